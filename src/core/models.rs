@@ -1,0 +1,446 @@
+//! The wire models of the Job Scheduler API, parsed once from the response bytes.
+
+use crate::core::timestamp;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+/// `ErrorRelatedResource`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelatedResource {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `ErrorResponseDetails` (an entry of `moreDetails`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorDetail {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub related_resource: Option<RelatedResource>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `ErrorResponse`: an error body, or a failed job's `failureReason`.
+///
+/// Read leniently: a field of the wrong type is kept in `extra` rather than failing, because
+/// an error body is read while something already went wrong and must never hide that error.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub more_details: Option<Vec<ErrorDetail>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub related_resource: Option<RelatedResource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_retriable: Option<bool>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Removes `key` from `map` if it holds a string; otherwise leaves it there (it stays in `extra`).
+fn take_string(map: &mut Map<String, Value>, key: &str) -> Option<String> {
+    match map.get(key) {
+        Some(Value::String(_)) => match map.shift_remove(key) {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        },
+        Some(Value::Null) => {
+            map.shift_remove(key);
+            None
+        }
+        _ => None,
+    }
+}
+
+fn take_object(map: &mut Map<String, Value>, key: &str) -> Option<Map<String, Value>> {
+    match map.get(key) {
+        Some(Value::Object(_)) => match map.shift_remove(key) {
+            Some(Value::Object(o)) => Some(o),
+            _ => None,
+        },
+        Some(Value::Null) => {
+            map.shift_remove(key);
+            None
+        }
+        _ => None,
+    }
+}
+
+impl RelatedResource {
+    fn from_map(mut map: Map<String, Value>) -> Self {
+        Self {
+            resource_id: take_string(&mut map, "resourceId"),
+            resource_type: take_string(&mut map, "resourceType"),
+            extra: map,
+        }
+    }
+}
+
+impl ErrorDetail {
+    fn from_map(mut map: Map<String, Value>) -> Self {
+        Self {
+            error_code: take_string(&mut map, "errorCode"),
+            message: take_string(&mut map, "message"),
+            related_resource: take_object(&mut map, "relatedResource")
+                .map(RelatedResource::from_map),
+            extra: map,
+        }
+    }
+}
+
+impl ErrorResponse {
+    /// Reads any JSON value as an error body. A non-object (a bare string, say) becomes the message.
+    pub fn from_value(value: Value) -> Self {
+        let mut map = match value {
+            Value::Object(map) => map,
+            Value::String(text) => {
+                return Self {
+                    message: Some(text),
+                    ..Self::default()
+                }
+            }
+            other => {
+                let mut extra = Map::new();
+                extra.insert("value".to_owned(), other);
+                return Self {
+                    extra,
+                    ..Self::default()
+                };
+            }
+        };
+        let more_details = match map.get("moreDetails") {
+            Some(Value::Array(_)) => match map.shift_remove("moreDetails") {
+                Some(Value::Array(items)) => Some(
+                    items
+                        .into_iter()
+                        .map(|item| match item {
+                            Value::Object(o) => ErrorDetail::from_map(o),
+                            other => ErrorDetail {
+                                error_code: None,
+                                message: Some(other.to_string()),
+                                related_resource: None,
+                                extra: Map::new(),
+                            },
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            },
+            Some(Value::Null) => {
+                map.shift_remove("moreDetails");
+                None
+            }
+            _ => None,
+        };
+        let is_retriable = match map.get("isRetriable") {
+            Some(Value::Bool(b)) => {
+                let b = *b;
+                map.shift_remove("isRetriable");
+                Some(b)
+            }
+            _ => None,
+        };
+        Self {
+            request_id: take_string(&mut map, "requestId"),
+            error_code: take_string(&mut map, "errorCode"),
+            message: take_string(&mut map, "message"),
+            more_details,
+            related_resource: take_object(&mut map, "relatedResource")
+                .map(RelatedResource::from_map),
+            is_retriable,
+            extra: map,
+        }
+    }
+
+    /// Reads an error body; `None` when the bytes are not JSON at all.
+    pub fn from_body(body: &[u8]) -> Option<Self> {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(value @ Value::Object(_)) => Some(Self::from_value(value)),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorResponse {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Value::deserialize(deserializer).map(Self::from_value)
+    }
+}
+
+/// `ItemJobInstance`: typed fields for attribute access, and the exact wire JSON for `to_dict()`.
+#[derive(Debug, Clone)]
+pub struct JobInstance {
+    pub id: Option<String>,
+    pub item_id: Option<String>,
+    pub job_type: Option<String>,
+    /// Open set: `Manual`, `Scheduled`, or anything the API adds later.
+    pub invoke_type: Option<String>,
+    /// Open set: `NotStarted`, `InProgress`, `Completed`, `Failed`, `Cancelled`, `Deduped`, or new ones.
+    pub status: Option<String>,
+    pub root_activity_id: Option<String>,
+    pub start_time_utc: Option<DateTime<Utc>>,
+    pub end_time_utc: Option<DateTime<Utc>>,
+    pub failure_reason: Option<ErrorResponse>,
+    /// This instance's JSON exactly as received (unknown fields, key order, 7-digit times kept).
+    pub raw: Box<str>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JobInstanceFields {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    item_id: Option<String>,
+    #[serde(default)]
+    job_type: Option<String>,
+    #[serde(default)]
+    invoke_type: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    root_activity_id: Option<String>,
+    #[serde(default, deserialize_with = "timestamp::deserialize_optional")]
+    start_time_utc: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "timestamp::deserialize_optional")]
+    end_time_utc: Option<DateTime<Utc>>,
+    #[serde(default)]
+    failure_reason: Option<ErrorResponse>,
+}
+
+impl JobInstance {
+    /// Parses one instance from its JSON text.
+    pub fn from_json(text: &str) -> serde_json::Result<Self> {
+        let f: JobInstanceFields = serde_json::from_str(text)?;
+        Ok(Self {
+            id: f.id,
+            item_id: f.item_id,
+            job_type: f.job_type,
+            invoke_type: f.invoke_type,
+            status: f.status,
+            root_activity_id: f.root_activity_id,
+            start_time_utc: f.start_time_utc,
+            end_time_utc: f.end_time_utc,
+            failure_reason: f.failure_reason,
+            raw: text.into(),
+        })
+    }
+
+    /// The wire dict, parsed from the kept JSON.
+    pub fn wire_value(&self) -> serde_json::Result<Value> {
+        serde_json::from_str(&self.raw)
+    }
+}
+
+impl PartialEq for JobInstance {
+    /// Equal when the wire JSON is equal (whitespace and key order aside).
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw || matches!((self.wire_value(), other.wire_value()), (Ok(a), Ok(b)) if a == b)
+    }
+}
+
+/// How one element of a page's `value` array becomes an item.
+pub trait PageItem: Sized + Send + 'static {
+    fn from_raw(raw: &RawValue) -> serde_json::Result<Self>;
+}
+
+impl PageItem for JobInstance {
+    fn from_raw(raw: &RawValue) -> serde_json::Result<Self> {
+        JobInstance::from_json(raw.get())
+    }
+}
+
+/// Dict mode: the element exactly as on the wire.
+impl PageItem for Value {
+    fn from_raw(raw: &RawValue) -> serde_json::Result<Self> {
+        serde_json::from_str(raw.get())
+    }
+}
+
+/// One page of a listing, with its continuation normalised (absent, null and "" all mean none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub continuation_token: Option<String>,
+    pub continuation_uri: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WirePage<'a> {
+    #[serde(borrow)]
+    value: Option<Vec<&'a RawValue>>,
+    #[serde(default)]
+    continuation_token: Option<String>,
+    #[serde(default)]
+    continuation_uri: Option<String>,
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.trim().is_empty())
+}
+
+impl<T: PageItem> Page<T> {
+    /// Parses a page body. The error text says what was wrong, for `Error::InvalidResponse`.
+    pub fn parse(body: &[u8]) -> Result<Self, String> {
+        let text = std::str::from_utf8(body).map_err(|e| format!("body is not UTF-8: {e}"))?;
+        let wire: WirePage<'_> =
+            serde_json::from_str(text).map_err(|e| format!("body is not a page of results: {e}"))?;
+        let raw_items = wire
+            .value
+            .ok_or_else(|| "the page has no 'value' list".to_owned())?;
+        let items = raw_items
+            .into_iter()
+            .enumerate()
+            .map(|(index, raw)| {
+                T::from_raw(raw).map_err(|e| format!("item {index} of 'value' is invalid: {e}"))
+            })
+            .collect::<Result<Vec<T>, String>>()?;
+        Ok(Self {
+            items,
+            continuation_token: non_empty(wire.continuation_token),
+            continuation_uri: non_empty(wire.continuation_uri),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"{
+        "value": [
+            {"id": "f2d65699-dd22-4889-980c-15226deb0e1b", "itemId": "431e8d7b-4a95-4c02-8ccd-6faef5ba1bd7",
+             "jobType": "DefaultJob", "invokeType": "Manual", "status": "Completed",
+             "rootActivityId": "8c2ee553-53a4-7edb-1042-0d8189a9e0ca",
+             "startTimeUtc": "2024-06-22T06:35:00.7812154", "endTimeUtc": "2024-06-22T06:35:00.8033333",
+             "failureReason": null}
+        ],
+        "continuationToken": "LDEsMTAwMDAwLDA%3D",
+        "continuationUri": "https://api.fabric.microsoft.com/v1/workspaces/4b218778-e7a5-4d73-8187-f10824047715/items/431e8d7b-4a95-4c02-8ccd-6faef5ba1bd7/jobs/instances?continuationToken=LDEsMTAwMDAwLDA%3D"
+    }"#;
+
+    #[test]
+    fn parses_microsofts_example() {
+        let page = Page::<JobInstance>::parse(EXAMPLE.as_bytes()).unwrap();
+        assert_eq!(page.items.len(), 1);
+        let job = &page.items[0];
+        assert_eq!(job.status.as_deref(), Some("Completed"));
+        assert_eq!(job.failure_reason, None);
+        assert_eq!(
+            job.start_time_utc.map(|t| t.to_rfc3339()),
+            Some("2024-06-22T06:35:00.781215400+00:00".to_owned())
+        );
+        assert!(job.raw.contains("\"2024-06-22T06:35:00.7812154\""));
+        assert_eq!(page.continuation_token.as_deref(), Some("LDEsMTAwMDAwLDA%3D"));
+    }
+
+    #[test]
+    fn dict_mode_keeps_the_wire_exactly() {
+        let body = br#"{"value":[{"status":"Exploded","id":"x","startTimeUtc":"2024-06-22T06:35:00.7812154","endTimeUtc":null,"properties":{"a":[1,2]}}]}"#;
+        let page = Page::<Value>::parse(body).unwrap();
+        assert_eq!(
+            serde_json::to_string(&page.items[0]).unwrap(),
+            r#"{"status":"Exploded","id":"x","startTimeUtc":"2024-06-22T06:35:00.7812154","endTimeUtc":null,"properties":{"a":[1,2]}}"#
+        );
+        assert_eq!(page.continuation_token, None);
+    }
+
+    #[test]
+    fn unknown_status_and_fields_are_accepted() {
+        let body = br#"{"value":[{"status":"Paused","invokeType":"Triggered","newField":1}]}"#;
+        let page = Page::<JobInstance>::parse(body).unwrap();
+        assert_eq!(page.items[0].status.as_deref(), Some("Paused"));
+        assert_eq!(page.items[0].invoke_type.as_deref(), Some("Triggered"));
+    }
+
+    #[test]
+    fn empty_or_null_continuation_means_none() {
+        for body in [
+            r#"{"value":[],"continuationToken":"","continuationUri":null}"#,
+            r#"{"value":[],"continuationToken":null}"#,
+            r#"{"value":[]}"#,
+        ] {
+            let page = Page::<Value>::parse(body.as_bytes()).unwrap();
+            assert_eq!((page.continuation_token, page.continuation_uri), (None, None), "{body}");
+        }
+    }
+
+    #[test]
+    fn malformed_pages_are_errors_not_panics() {
+        for (body, expected) in [
+            (&b"<html>proxy</html>"[..], "not a page"),
+            (b"{\"value\": {\"id\": 1}}", "not a page"),
+            (b"{\"items\": []}", "no 'value' list"),
+            (b"{\"value\": null}", "no 'value' list"),
+            (b"{\"value\": [{\"id\": 7}]}", "item 0"),
+            (b"{\"value\": [{\"startTimeUtc\": \"tomorrow\"}]}", "unreadable timestamp"),
+            (b"{\"value\": [], \"continuationToken\": 5}", "not a page"),
+            (b"{\"value\": [", "not a page"),
+            (b"\xff\xfe", "UTF-8"),
+        ] {
+            let err = Page::<JobInstance>::parse(body).unwrap_err();
+            assert!(err.contains(expected), "{err} should mention {expected}");
+        }
+    }
+
+    #[test]
+    fn failure_reason_is_read() {
+        let body = br#"{"value":[{"status":"Failed","failureReason":{"requestId":"r1","errorCode":"JobFailed","message":"boom","moreDetails":[{"errorCode":"Inner","message":"m","relatedResource":{"resourceId":"i","resourceType":"Notebook"}}],"isRetriable":false}}]}"#;
+        let page = Page::<JobInstance>::parse(body).unwrap();
+        let reason = page.items[0].failure_reason.clone().unwrap();
+        assert_eq!(reason.error_code.as_deref(), Some("JobFailed"));
+        assert_eq!(reason.is_retriable, Some(false));
+        let details = reason.more_details.unwrap();
+        assert_eq!(details[0].related_resource.as_ref().unwrap().resource_type.as_deref(), Some("Notebook"));
+    }
+
+    #[test]
+    fn error_bodies_are_read_leniently() {
+        let full = ErrorResponse::from_body(
+            br#"{"requestId":"e7d4be9d","errorCode":"BadRequest","moreDetails":[{"errorCode":"RetentionDaysReductionNotAllowed ","message":"","relatedResource":{"resourceId":"4a0a","resourceType":"Workspace"}}],"message":"The request could not be processed","relatedResource":{"resourceId":"4a0a","resourceType":"Workspace"},"isRetriable":false}"#,
+        )
+        .unwrap();
+        assert_eq!(full.error_code.as_deref(), Some("BadRequest"));
+        assert_eq!(full.more_details.as_ref().map(Vec::len), Some(1));
+        assert_eq!(full.related_resource.unwrap().resource_id.as_deref(), Some("4a0a"));
+
+        // Wrong types are kept aside instead of failing.
+        let odd = ErrorResponse::from_body(br#"{"errorCode":404,"message":"gone","isRetriable":"yes","moreDetails":"none"}"#).unwrap();
+        assert_eq!(odd.error_code, None);
+        assert_eq!(odd.message.as_deref(), Some("gone"));
+        assert_eq!(odd.extra.get("errorCode"), Some(&Value::from(404)));
+        assert_eq!(odd.extra.get("isRetriable"), Some(&Value::from("yes")));
+
+        for junk in [&b"<html>Bad gateway</html>"[..], b"", b"[1,2]", b"\"text\"", b"{\"a\":"] {
+            assert_eq!(ErrorResponse::from_body(junk), None);
+        }
+    }
+
+    #[test]
+    fn error_response_serialises_wire_names() {
+        let e = ErrorResponse::from_body(br#"{"errorCode":"X","message":"m","isRetriable":true,"custom":1}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"errorCode":"X","message":"m","isRetriable":true,"custom":1}"#
+        );
+    }
+}

@@ -1,0 +1,108 @@
+//! Fabric timestamps: `2024-06-22T06:35:00.7812154` (no zone, 0-7 fractional digits, UTC),
+//! sometimes with `Z` or an offset. chrono's RFC 3339 parser rejects the zone-less form.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Deserializer};
+
+/// Parses any timestamp form Fabric sends; a missing zone means UTC.
+pub fn parse(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(with_zone) = DateTime::parse_from_rfc3339(text) {
+        return Some(with_zone.with_timezone(&Utc));
+    }
+    // `%.f` takes any number of fractional digits (including none) and keeps nanoseconds.
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|naive| naive.and_utc())
+}
+
+/// serde helper for optional timestamp fields: null/absent -> None, unreadable -> error.
+pub fn deserialize_optional<'de, D>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let text: Option<std::borrow::Cow<'de, str>> = Option::deserialize(deserializer)?;
+    match text {
+        None => Ok(None),
+        Some(t) if t.trim().is_empty() => Ok(None),
+        Some(t) => parse(&t).map(Some).ok_or_else(|| {
+            serde::de::Error::custom(format_args!("unreadable timestamp {:?}", t.as_ref()))
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Timelike};
+    use proptest::prelude::*;
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, nanos: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, s)
+            .single()
+            .and_then(|t| t.with_nanosecond(nanos))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn every_fabric_form() {
+        let cases = [
+            ("2024-06-22T06:35:00.7812154", utc(2024, 6, 22, 6, 35, 0, 781_215_400)),
+            ("2024-06-22T06:35:00.781215", utc(2024, 6, 22, 6, 35, 0, 781_215_000)),
+            ("2026-04-22T13:24:32.45", utc(2026, 4, 22, 13, 24, 32, 450_000_000)),
+            ("2026-04-22T13:24:32.4", utc(2026, 4, 22, 13, 24, 32, 400_000_000)),
+            ("2026-04-22T13:24:32", utc(2026, 4, 22, 13, 24, 32, 0)),
+            ("2026-04-22T13:24:32Z", utc(2026, 4, 22, 13, 24, 32, 0)),
+            ("2026-04-22T13:24:32.1234567Z", utc(2026, 4, 22, 13, 24, 32, 123_456_700)),
+            ("2025-03-25T06:43:12.3457658+00:00", utc(2025, 3, 25, 6, 43, 12, 345_765_800)),
+            ("2025-03-25T08:43:12+02:00", utc(2025, 3, 25, 6, 43, 12, 0)),
+            ("0001-01-01T00:00:00", utc(1, 1, 1, 0, 0, 0, 0)),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse(text), Some(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for text in ["", "yesterday", "2024-13-01T00:00:00", "2024-06-22 06:35:00x", "2024-06-22"] {
+            assert_eq!(parse(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn serde_null_and_empty_are_none() {
+        #[derive(serde::Deserialize)]
+        struct T {
+            #[serde(default, deserialize_with = "deserialize_optional")]
+            t: Option<DateTime<Utc>>,
+        }
+        let null: T = serde_json::from_str(r#"{"t":null}"#).unwrap_or(T { t: Some(Utc::now()) });
+        assert_eq!(null.t, None);
+        let absent: T = serde_json::from_str("{}").unwrap_or(T { t: Some(Utc::now()) });
+        assert_eq!(absent.t, None);
+        assert!(serde_json::from_str::<T>(r#"{"t":"soon"}"#).is_err());
+        assert!(serde_json::from_str::<T>(r#"{"t":17}"#).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(text in ".{0,40}") {
+            let _ = parse(&text);
+        }
+
+        #[test]
+        fn round_trips_every_precision(secs in 0i64..253_402_300_799, nanos in 0u32..1_000_000_000, digits in 0usize..=7) {
+            let t = DateTime::from_timestamp(secs, nanos).unwrap_or_default();
+            let base = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+            let frac = format!("{:09}", t.nanosecond());
+            let text = if digits == 0 { base.clone() } else { format!("{base}.{}", &frac[..digits]) };
+            let parsed = parse(&text);
+            prop_assert!(parsed.is_some(), "{}", text);
+            let parsed = parsed.unwrap_or_default();
+            let kept: u32 = if digits == 0 { 0 } else { frac[..digits].parse::<u32>().unwrap_or(0) * 10u32.pow(9 - digits as u32) };
+            prop_assert_eq!(parsed.timestamp(), secs);
+            prop_assert_eq!(parsed.nanosecond(), kept);
+        }
+    }
+}
