@@ -66,7 +66,7 @@ impl ClientConfig {
                 "the token is empty; pass a Fabric bearer token (or set FABRIC_TOKEN)".to_owned(),
             ));
         }
-        if !(timeout > Duration::ZERO) {
+        if timeout.is_zero() {
             return Err(Error::InvalidArgument(
                 "timeout must be a positive number of seconds".to_owned(),
             ));
@@ -96,11 +96,23 @@ mod tests {
         ] {
             assert!(parse_base_url(ok).is_ok(), "{ok}");
         }
-        for bad in ["http://api.fabric.microsoft.com/v1", "http://10.0.0.1/v1", "ftp://x/v1", "not a url", "https://h/v1?x=1"] {
-            assert!(matches!(parse_base_url(bad), Err(Error::InvalidArgument(_))), "{bad}");
+        for bad in [
+            "http://api.fabric.microsoft.com/v1",
+            "http://10.0.0.1/v1",
+            "ftp://x/v1",
+            "not a url",
+            "https://h/v1?x=1",
+        ] {
+            assert!(
+                matches!(parse_base_url(bad), Err(Error::InvalidArgument(_))),
+                "{bad}"
+            );
         }
         assert_eq!(
-            parse_base_url("https://api.fabric.microsoft.com/v1/").map(|u| u.to_string()).ok().as_deref(),
+            parse_base_url("https://api.fabric.microsoft.com/v1/")
+                .map(|u| u.to_string())
+                .ok()
+                .as_deref(),
             Some("https://api.fabric.microsoft.com/v1")
         );
     }

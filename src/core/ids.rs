@@ -26,7 +26,10 @@ mod tests {
             "4b218778e7a54d738187f10824047715",
         ] {
             let id = parse_guid("workspace_id", s).map(|u| u.to_string());
-            assert_eq!(id.ok().as_deref(), Some("4b218778-e7a5-4d73-8187-f10824047715"));
+            assert_eq!(
+                id.ok().as_deref(),
+                Some("4b218778-e7a5-4d73-8187-f10824047715")
+            );
         }
     }
 

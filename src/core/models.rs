@@ -85,7 +85,8 @@ fn take_object(map: &mut Map<String, Value>, key: &str) -> Option<Map<String, Va
 }
 
 impl RelatedResource {
-    fn from_map(mut map: Map<String, Value>) -> Self {
+    /// Reads a `relatedResource` object; fields of the wrong type stay in `extra`.
+    pub fn from_map(mut map: Map<String, Value>) -> Self {
         Self {
             resource_id: take_string(&mut map, "resourceId"),
             resource_type: take_string(&mut map, "resourceType"),
@@ -95,7 +96,8 @@ impl RelatedResource {
 }
 
 impl ErrorDetail {
-    fn from_map(mut map: Map<String, Value>) -> Self {
+    /// Reads a `moreDetails` entry; fields of the wrong type stay in `extra`.
+    pub fn from_map(mut map: Map<String, Value>) -> Self {
         Self {
             error_code: take_string(&mut map, "errorCode"),
             message: take_string(&mut map, "message"),
@@ -253,7 +255,8 @@ impl JobInstance {
 impl PartialEq for JobInstance {
     /// Equal when the wire JSON is equal (whitespace and key order aside).
     fn eq(&self, other: &Self) -> bool {
-        self.raw == other.raw || matches!((self.wire_value(), other.wire_value()), (Ok(a), Ok(b)) if a == b)
+        self.raw == other.raw
+            || matches!((self.wire_value(), other.wire_value()), (Ok(a), Ok(b)) if a == b)
     }
 }
 
@@ -302,8 +305,8 @@ impl<T: PageItem> Page<T> {
     /// Parses a page body. The error text says what was wrong, for `Error::InvalidResponse`.
     pub fn parse(body: &[u8]) -> Result<Self, String> {
         let text = std::str::from_utf8(body).map_err(|e| format!("body is not UTF-8: {e}"))?;
-        let wire: WirePage<'_> =
-            serde_json::from_str(text).map_err(|e| format!("body is not a page of results: {e}"))?;
+        let wire: WirePage<'_> = serde_json::from_str(text)
+            .map_err(|e| format!("body is not a page of results: {e}"))?;
         let raw_items = wire
             .value
             .ok_or_else(|| "the page has no 'value' list".to_owned())?;
@@ -350,7 +353,10 @@ mod tests {
             Some("2024-06-22T06:35:00.781215400+00:00".to_owned())
         );
         assert!(job.raw.contains("\"2024-06-22T06:35:00.7812154\""));
-        assert_eq!(page.continuation_token.as_deref(), Some("LDEsMTAwMDAwLDA%3D"));
+        assert_eq!(
+            page.continuation_token.as_deref(),
+            Some("LDEsMTAwMDAwLDA%3D")
+        );
     }
 
     #[test]
@@ -380,7 +386,11 @@ mod tests {
             r#"{"value":[]}"#,
         ] {
             let page = Page::<Value>::parse(body.as_bytes()).unwrap();
-            assert_eq!((page.continuation_token, page.continuation_uri), (None, None), "{body}");
+            assert_eq!(
+                (page.continuation_token, page.continuation_uri),
+                (None, None),
+                "{body}"
+            );
         }
     }
 
@@ -392,7 +402,10 @@ mod tests {
             (b"{\"items\": []}", "no 'value' list"),
             (b"{\"value\": null}", "no 'value' list"),
             (b"{\"value\": [{\"id\": 7}]}", "item 0"),
-            (b"{\"value\": [{\"startTimeUtc\": \"tomorrow\"}]}", "unreadable timestamp"),
+            (
+                b"{\"value\": [{\"startTimeUtc\": \"tomorrow\"}]}",
+                "unreadable timestamp",
+            ),
             (b"{\"value\": [], \"continuationToken\": 5}", "not a page"),
             (b"{\"value\": [", "not a page"),
             (b"\xff\xfe", "UTF-8"),
@@ -410,7 +423,15 @@ mod tests {
         assert_eq!(reason.error_code.as_deref(), Some("JobFailed"));
         assert_eq!(reason.is_retriable, Some(false));
         let details = reason.more_details.unwrap();
-        assert_eq!(details[0].related_resource.as_ref().unwrap().resource_type.as_deref(), Some("Notebook"));
+        assert_eq!(
+            details[0]
+                .related_resource
+                .as_ref()
+                .unwrap()
+                .resource_type
+                .as_deref(),
+            Some("Notebook")
+        );
     }
 
     #[test]
@@ -421,23 +442,38 @@ mod tests {
         .unwrap();
         assert_eq!(full.error_code.as_deref(), Some("BadRequest"));
         assert_eq!(full.more_details.as_ref().map(Vec::len), Some(1));
-        assert_eq!(full.related_resource.unwrap().resource_id.as_deref(), Some("4a0a"));
+        assert_eq!(
+            full.related_resource.unwrap().resource_id.as_deref(),
+            Some("4a0a")
+        );
 
         // Wrong types are kept aside instead of failing.
-        let odd = ErrorResponse::from_body(br#"{"errorCode":404,"message":"gone","isRetriable":"yes","moreDetails":"none"}"#).unwrap();
+        let odd = ErrorResponse::from_body(
+            br#"{"errorCode":404,"message":"gone","isRetriable":"yes","moreDetails":"none"}"#,
+        )
+        .unwrap();
         assert_eq!(odd.error_code, None);
         assert_eq!(odd.message.as_deref(), Some("gone"));
         assert_eq!(odd.extra.get("errorCode"), Some(&Value::from(404)));
         assert_eq!(odd.extra.get("isRetriable"), Some(&Value::from("yes")));
 
-        for junk in [&b"<html>Bad gateway</html>"[..], b"", b"[1,2]", b"\"text\"", b"{\"a\":"] {
+        for junk in [
+            &b"<html>Bad gateway</html>"[..],
+            b"",
+            b"[1,2]",
+            b"\"text\"",
+            b"{\"a\":",
+        ] {
             assert_eq!(ErrorResponse::from_body(junk), None);
         }
     }
 
     #[test]
     fn error_response_serialises_wire_names() {
-        let e = ErrorResponse::from_body(br#"{"errorCode":"X","message":"m","isRetriable":true,"custom":1}"#).unwrap();
+        let e = ErrorResponse::from_body(
+            br#"{"errorCode":"X","message":"m","isRetriable":true,"custom":1}"#,
+        )
+        .unwrap();
         assert_eq!(
             serde_json::to_string(&e).unwrap(),
             r#"{"errorCode":"X","message":"m","isRetriable":true,"custom":1}"#

@@ -21,7 +21,10 @@ pub const TOKEN_PARAM: &str = "continuationToken";
 #[derive(Debug, Clone)]
 enum Cursor {
     /// The next request to send and the continuation token it carries (None for the first page).
-    Next { url: Url, token: Option<String> },
+    Next {
+        url: Url,
+        token: Option<String>,
+    },
     Done,
     /// The last page was delivered, but its continuation cannot be followed.
     Broken(Error),
@@ -194,19 +197,28 @@ mod tests {
 
     #[test]
     fn stops_when_neither_is_present() {
-        assert!(matches!(pager().follow(&first(), None, None, None), Cursor::Done));
+        assert!(matches!(
+            pager().follow(&first(), None, None, None),
+            Cursor::Done
+        ));
     }
 
     #[test]
     fn token_only_builds_the_url_without_double_encoding() {
         let c = pager().follow(&first(), None, Some("LDEsMTAwMDAwLDA%3D"), None);
-        assert_eq!(next_url(&c), Some(format!("{FIRST}?continuationToken=LDEsMTAwMDAwLDA%3D")));
+        assert_eq!(
+            next_url(&c),
+            Some(format!("{FIRST}?continuationToken=LDEsMTAwMDAwLDA%3D"))
+        );
     }
 
     #[test]
     fn raw_base64_token_is_encoded_once() {
         let c = pager().follow(&first(), None, Some("ab+c/d=="), None);
-        assert_eq!(next_url(&c), Some(format!("{FIRST}?continuationToken=ab%2Bc/d%3D%3D")));
+        assert_eq!(
+            next_url(&c),
+            Some(format!("{FIRST}?continuationToken=ab%2Bc/d%3D%3D"))
+        );
     }
 
     #[test]
@@ -241,23 +253,43 @@ mod tests {
     #[test]
     fn repeated_token_or_uri_is_an_error() {
         let c = pager().follow(&first(), Some("T"), Some("T"), None);
-        assert!(matches!(c, Cursor::Broken(Error::RepeatedContinuation { .. })));
+        assert!(matches!(
+            c,
+            Cursor::Broken(Error::RepeatedContinuation { .. })
+        ));
         let used = url_with_token(&first(), "T");
         let c = pager().follow(&used, Some("T"), None, Some(used.as_str()));
-        assert!(matches!(c, Cursor::Broken(Error::RepeatedContinuation { .. })));
+        assert!(matches!(
+            c,
+            Cursor::Broken(Error::RepeatedContinuation { .. })
+        ));
     }
 
     #[test]
     fn resume_token_starts_at_that_page() {
-        let config = ClientConfig::new("https://api.fabric.microsoft.com/v1", Secret::new("t"), Duration::from_secs(5)).unwrap();
+        let config = ClientConfig::new(
+            "https://api.fabric.microsoft.com/v1",
+            Secret::new("t"),
+            Duration::from_secs(5),
+        )
+        .unwrap();
         let p = Pager::new(Client::new(config), first(), Some("LDEsMTAwMDAwLDA%3D"));
-        assert_eq!(next_url(&p.cursor), Some(format!("{FIRST}?continuationToken=LDEsMTAwMDAwLDA%3D")));
-        assert_eq!(p.continuation_token().as_deref(), Some("LDEsMTAwMDAwLDA%3D"));
+        assert_eq!(
+            next_url(&p.cursor),
+            Some(format!("{FIRST}?continuationToken=LDEsMTAwMDAwLDA%3D"))
+        );
+        assert_eq!(
+            p.continuation_token().as_deref(),
+            Some("LDEsMTAwMDAwLDA%3D")
+        );
     }
 
     #[test]
     fn existing_query_parameters_are_kept() {
         let with_query = Url::parse("https://h/v1/workspaces/w/items?type=Notebook").unwrap();
-        assert_eq!(url_with_token(&with_query, "a%3D").as_str(), "https://h/v1/workspaces/w/items?type=Notebook&continuationToken=a%3D");
+        assert_eq!(
+            url_with_token(&with_query, "a%3D").as_str(),
+            "https://h/v1/workspaces/w/items?type=Notebook&continuationToken=a%3D"
+        );
     }
 }

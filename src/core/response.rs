@@ -94,8 +94,8 @@ pub async fn receive(
 ) -> Result<Received> {
     let status = response.status().as_u16();
     let request_id = header_string(&response, "RequestId");
-    let retry_after = header_string(&response, "Retry-After")
-        .and_then(|v| parse_retry_after(&v, Utc::now()));
+    let retry_after =
+        header_string(&response, "Retry-After").and_then(|v| parse_retry_after(&v, Utc::now()));
     let headers: Vec<(String, String)> = response
         .headers()
         .iter()
@@ -167,8 +167,14 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2015, 10, 21, 7, 27, 0).unwrap();
         assert_eq!(parse_retry_after("53", now), Some(53.0));
         assert_eq!(parse_retry_after(" 1.5 ", now), Some(1.5));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(60.0));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now), Some(0.0));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(60.0)
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(0.0)
+        );
         assert_eq!(parse_retry_after("-3", now), None);
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("NaN", now), None);

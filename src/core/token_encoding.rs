@@ -9,7 +9,21 @@ fn is_safe(byte: u8) -> bool {
     byte.is_ascii_alphanumeric()
         || matches!(
             byte,
-            b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'\'' | b'(' | b')' | b'*' | b',' | b';' | b':' | b'@' | b'/' | b'?'
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b','
+                | b';'
+                | b':'
+                | b'@'
+                | b'/'
+                | b'?'
         )
 }
 
@@ -60,7 +74,10 @@ mod tests {
 
     #[test]
     fn documented_sample_is_not_encoded_again() {
-        assert_eq!(encode_query_value("LDEsMTAwMDAwLDA%3D"), "LDEsMTAwMDAwLDA%3D");
+        assert_eq!(
+            encode_query_value("LDEsMTAwMDAwLDA%3D"),
+            "LDEsMTAwMDAwLDA%3D"
+        );
     }
 
     #[test]
@@ -75,7 +92,10 @@ mod tests {
     #[test]
     fn raw_query_param_does_not_decode() {
         let url = "https://h/v1/x?a=1&continuationToken=LDEsMTAwMDAwLDA%3D#frag";
-        assert_eq!(raw_query_param(url, "continuationToken"), Some("LDEsMTAwMDAwLDA%3D"));
+        assert_eq!(
+            raw_query_param(url, "continuationToken"),
+            Some("LDEsMTAwMDAwLDA%3D")
+        );
         assert_eq!(raw_query_param(url, "a"), Some("1"));
         assert_eq!(raw_query_param(url, "b"), None);
         assert_eq!(raw_query_param("https://h/v1/x", "a"), None);

@@ -1,0 +1,66 @@
+"""fabric-jobs: a fast, correct client for the Microsoft Fabric Job Scheduler API.
+
+>>> from fabric_jobs import JobsClient
+>>> client = JobsClient(token="...")                      # doctest: +SKIP
+>>> for job in client.list_item_job_instances(workspace_id, item_id):   # doctest: +SKIP
+...     print(job.status, job.start_time_utc)
+
+See :mod:`fabric_jobs.errors` for the exception tree.
+"""
+
+from __future__ import annotations
+
+from fabric_jobs._core import (
+    ErrorDetail,
+    ErrorResponse,
+    JobInstance,
+    JobInstancePager,
+    JobsClient,
+    Page,
+    PageIterator,
+    RelatedResource,
+    __version__,
+)
+from fabric_jobs.enums import InvokeType, JobStatus
+from fabric_jobs.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    FabricApiError,
+    FabricConnectionError,
+    FabricError,
+    FabricTimeoutError,
+    InvalidResponseError,
+    NotFoundError,
+    PagingError,
+    PermissionDeniedError,
+    ServerError,
+    ThrottledError,
+)
+
+__all__ = [
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "ErrorDetail",
+    "ErrorResponse",
+    "FabricApiError",
+    "FabricConnectionError",
+    "FabricError",
+    "FabricTimeoutError",
+    "InvalidResponseError",
+    "InvokeType",
+    "JobInstance",
+    "JobInstancePager",
+    "JobStatus",
+    "JobsClient",
+    "NotFoundError",
+    "Page",
+    "PageIterator",
+    "PagingError",
+    "PermissionDeniedError",
+    "RelatedResource",
+    "ServerError",
+    "ThrottledError",
+    "__version__",
+]

@@ -1,0 +1,28 @@
+//! The PyO3 binding layer, built as `fabric_jobs._core`. Conversion, iterators and exception
+//! mapping only; every decision lives in `crate::core`.
+
+mod client;
+mod convert;
+mod emulator;
+mod errors;
+mod models;
+mod pager;
+mod runtime;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+mod _core {
+    #[pymodule_export]
+    use super::client::JobsClient;
+    #[pymodule_export]
+    use super::emulator::FabricEmulator;
+    #[pymodule_export]
+    use super::models::{ErrorDetail, ErrorResponse, JobInstance, Page, RelatedResource};
+    #[pymodule_export]
+    use super::pager::{JobInstancePager, PageIterator, Ready};
+
+    #[allow(non_upper_case_globals)]
+    #[pymodule_export]
+    const __version__: &str = env!("CARGO_PKG_VERSION");
+}
