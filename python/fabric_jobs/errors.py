@@ -26,7 +26,7 @@ No exception message or attribute contains the bearer token.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fabric_jobs._core import ErrorDetail, ErrorResponse, RelatedResource
@@ -80,36 +80,36 @@ class FabricApiError(FabricError):
     """
 
     status_code: int
-    error_code: Optional[str]
-    error_message: Optional[str]
-    request_id: Optional[str]
+    error_code: str | None
+    error_message: str | None
+    request_id: str | None
     more_details: Sequence[ErrorDetail]
-    related_resource: Optional[RelatedResource]
-    is_retriable: Optional[bool]
-    retry_after: Optional[float]
+    related_resource: RelatedResource | None
+    is_retriable: bool | None
+    retry_after: float | None
     headers: Mapping[str, str]
-    method: Optional[str]
-    url: Optional[str]
-    response_text: Optional[str]
-    error: Optional[ErrorResponse]
+    method: str | None
+    url: str | None
+    response_text: str | None
+    error: ErrorResponse | None
 
     def __init__(
         self,
         message: str,
         *,
         status_code: int,
-        error_code: Optional[str] = None,
-        error_message: Optional[str] = None,
-        request_id: Optional[str] = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        request_id: str | None = None,
         more_details: Sequence[ErrorDetail] = (),
-        related_resource: Optional[RelatedResource] = None,
-        is_retriable: Optional[bool] = None,
-        retry_after: Optional[float] = None,
-        headers: Optional[Mapping[str, str]] = None,
-        method: Optional[str] = None,
-        url: Optional[str] = None,
-        response_text: Optional[str] = None,
-        error: Optional[ErrorResponse] = None,
+        related_resource: RelatedResource | None = None,
+        is_retriable: bool | None = None,
+        retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        response_text: str | None = None,
+        error: ErrorResponse | None = None,
     ) -> None:
         super().__init__(
             message,
@@ -160,26 +160,26 @@ class ServerError(FabricApiError):
 class InvalidResponseError(FabricError):
     """A 2xx response whose body is not what the API documents. Has ``url``, ``request_id``."""
 
-    url: Optional[str]
-    request_id: Optional[str]
+    url: str | None
+    request_id: str | None
 
 
 class PagingError(FabricError):
     """The service returned the continuation it was just given; has ``url``,
     ``continuation_token``. The listing is incomplete."""
 
-    url: Optional[str]
-    continuation_token: Optional[str]
+    url: str | None
+    continuation_token: str | None
 
 
 class FabricConnectionError(FabricError, ConnectionError):
     """The service could not be reached, or the connection broke mid-response. Has ``url``."""
 
-    url: Optional[str]
+    url: str | None
 
 
 class FabricTimeoutError(FabricError, TimeoutError):
     """No complete response within ``timeout`` seconds. Has ``url``, ``timeout``."""
 
-    url: Optional[str]
-    timeout: Optional[float]
+    url: str | None
+    timeout: float | None

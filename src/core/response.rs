@@ -69,9 +69,14 @@ pub fn transport_error(error: &reqwest::Error, url: &str, timeout: std::time::Du
             after: timeout,
         }
     } else {
+        // reqwest's own message only repeats the URL ("error sending request for url ...").
+        let cause = match error.source() {
+            Some(source) => describe_chain(source),
+            None => describe_chain(error),
+        };
         Error::Connection {
             url: url.to_owned(),
-            cause: describe_chain(error),
+            cause,
         }
     }
 }
