@@ -1,9 +1,10 @@
 """Type stubs for the native module (kept honest by `python -m mypy.stubtest fabric_jobs._core`)."""
 
 import datetime
+import os
 import uuid
-from collections.abc import Iterator, Sequence
-from typing import Any, Generic, Literal, TypeVar, final, overload
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Generic, Literal, Protocol, TypeVar, final, overload
 
 from typing_extensions import Self
 
@@ -28,6 +29,19 @@ __version__: str
 _Id = str | uuid.UUID
 _T = TypeVar("_T")
 _WireDict = dict[str, Any]
+
+class _AccessTokenLike(Protocol):
+    @property
+    def token(self) -> str: ...
+    @property
+    def expires_on(self) -> int | float | None: ...
+
+class _TokenCredential(Protocol):
+    """azure-identity's TokenCredential protocol."""
+
+    def get_token(self, *scopes: str) -> _AccessTokenLike | tuple[str, int | float | None]: ...
+
+_TokenResult = str | _AccessTokenLike | tuple[str, int | float | None]
 
 @final
 class RelatedResource:
@@ -152,13 +166,27 @@ class JobsClient:
         cls,
         token: str | None = None,
         *,
+        credential: _TokenCredential | None = None,
+        token_provider: Callable[[], _TokenResult] | None = None,
         base_url: str | None = None,
         timeout: float = 60.0,
+        deadline: float | None = None,
+        max_retries: int = 5,
+        max_retry_wait: float = 120.0,
+        retry_backoff: float = 1.0,
+        max_body_bytes: int = 67108864,
+        ca_bundle: str | os.PathLike[str] | None = None,
     ) -> JobsClient: ...
     @property
     def base_url(self) -> str: ...
     @property
     def timeout(self) -> float: ...
+    @property
+    def deadline(self) -> float | None: ...
+    @property
+    def max_retries(self) -> int: ...
+    @property
+    def max_retry_wait(self) -> float: ...
     @overload
     def list_item_job_instances(
         self,

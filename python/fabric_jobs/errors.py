@@ -13,6 +13,7 @@
     │   └── ServerError              5xx
     ├── InvalidResponseError         a 2xx response whose body is not what the API documents
     ├── PagingError                  the service repeated a continuation (would loop forever)
+    ├── CredentialError              the credential / token_provider failed (original chained)
     ├── FabricConnectionError        also a builtin ``ConnectionError``
     └── FabricTimeoutError           also a builtin ``TimeoutError``
 
@@ -35,6 +36,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
+    "CredentialError",
     "FabricApiError",
     "FabricConnectionError",
     "FabricError",
@@ -172,6 +174,11 @@ class PagingError(FabricError):
     continuation_token: str | None
 
 
+class CredentialError(FabricError):
+    """``credential=`` or ``token_provider=`` failed or returned something unusable; the
+    original exception, if any, is ``__cause__``."""
+
+
 class FabricConnectionError(FabricError, ConnectionError):
     """The service could not be reached, or the connection broke mid-response. Has ``url``."""
 
@@ -179,7 +186,9 @@ class FabricConnectionError(FabricError, ConnectionError):
 
 
 class FabricTimeoutError(FabricError, TimeoutError):
-    """No complete response within ``timeout`` seconds. Has ``url``, ``timeout``."""
+    """No complete response within ``timeout`` seconds (then ``timeout`` is set), or the whole
+    listing ran past ``deadline`` (then ``deadline`` is set). Has ``url``."""
 
     url: str | None
     timeout: float | None
+    deadline: float | None

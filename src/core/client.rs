@@ -1,16 +1,21 @@
-//! The HTTP client: one pooled connection set per process, one request per call.
+//! The HTTP client: one connection pool per process, retries, token refresh, deadlines.
 
+use crate::core::auth::{TokenCache, TokenProvider};
 use crate::core::config::ClientConfig;
 use crate::core::error::{Error, Result};
 use crate::core::ids::parse_guid;
+use crate::core::observe::{Observer, RequestEvent, RetryEvent};
 use crate::core::paging::Pager;
 use crate::core::response::{receive, transport_error, Received};
+use crate::core::retry::retryable;
+use crate::core::secret::Secret;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use url::Url;
 
 const USER_AGENT: &str = concat!("fabric-jobs/", env!("CARGO_PKG_VERSION"));
 
-/// Cheap to clone; clones share the connection pool.
+/// Cheap to clone; clones share the connection pool, the token cache and the settings.
 #[derive(Clone, Debug)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -19,19 +24,57 @@ pub struct Client {
 #[derive(Debug)]
 struct Inner {
     config: ClientConfig,
+    tokens: TokenCache,
+    observer: Arc<dyn Observer>,
+    root_certificates: Vec<reqwest::Certificate>,
     /// The reqwest client and the pid that built it: a forked child must not reuse the
     /// parent's pool (its connections and runtime threads are not there).
     http: Mutex<Option<(u32, reqwest::Client)>>,
 }
 
+fn read_ca_bundle(config: &ClientConfig) -> Result<Vec<reqwest::Certificate>> {
+    let Some(path) = &config.ca_bundle else {
+        return Ok(Vec::new());
+    };
+    let pem = std::fs::read(path).map_err(|e| {
+        Error::InvalidArgument(format!("cannot read ca_bundle {}: {e}", path.display()))
+    })?;
+    let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        Error::InvalidArgument(format!(
+            "ca_bundle {} is not a PEM certificate bundle: {e}",
+            path.display()
+        ))
+    })?;
+    if certificates.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "ca_bundle {} holds no PEM certificate",
+            path.display()
+        )));
+    }
+    Ok(certificates)
+}
+
+fn is_token_expired(error: &Error) -> bool {
+    matches!(error, Error::Api(api) if api.status == 401 && api.error_code() == Some("TokenExpired"))
+}
+
 impl Client {
-    pub fn new(config: ClientConfig) -> Self {
-        Self {
+    pub fn new(
+        config: ClientConfig,
+        provider: Arc<dyn TokenProvider>,
+        observer: Arc<dyn Observer>,
+    ) -> Result<Self> {
+        config.validate()?;
+        let root_certificates = read_ca_bundle(&config)?;
+        Ok(Self {
             inner: Arc::new(Inner {
                 config,
+                tokens: TokenCache::new(provider),
+                observer,
+                root_certificates,
                 http: Mutex::new(None),
             }),
-        }
+        })
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -53,36 +96,113 @@ impl Client {
         let config = &self.inner.config;
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
-            .timeout(config.timeout)
             .connect_timeout(config.timeout)
             // Fabric's GETs do not redirect; never carry the token somewhere else.
             .redirect(reqwest::redirect::Policy::none())
+            .tls_certs_merge(self.inner.root_certificates.iter().cloned())
             .build()
             .map_err(|e| Error::Internal(format!("could not build the HTTP client: {e}")))?;
         *slot = Some((pid, client.clone()));
         Ok(client)
     }
 
-    /// `GET url` with the bearer token; 2xx bodies come back whole, anything else as `Error::Api`.
-    pub async fn get(&self, url: &Url) -> Result<Received> {
-        let config = &self.inner.config;
+    /// One attempt: send, read the whole body, classify.
+    async fn get_once(&self, url: &Url, token: &Secret, timeout: Duration) -> Result<Received> {
         let shown_url = url.as_str();
         let response = self
             .http()?
             .get(url.clone())
-            .bearer_auth(config.token.expose())
+            .bearer_auth(token.expose())
             .header(reqwest::header::ACCEPT, "application/json")
+            .timeout(timeout)
             .send()
             .await
-            .map_err(|e| transport_error(&e, shown_url, config.timeout))?;
-        receive(
-            response,
-            "GET",
-            shown_url,
-            config.max_body_bytes,
-            config.timeout,
-        )
-        .await
+            .map_err(|e| transport_error(&e, shown_url, timeout))?;
+        let config = &self.inner.config;
+        // The body read shares the attempt's time budget with the send.
+        receive(response, "GET", shown_url, config.max_body_bytes, timeout).await
+    }
+
+    /// `GET url` with the bearer token, retried per the policy; 2xx bodies come back whole,
+    /// anything else as `Error::Api`. `deadline` bounds all attempts and waits together.
+    pub async fn get(&self, url: &Url, deadline: Option<(Instant, Duration)>) -> Result<Received> {
+        let config = &self.inner.config;
+        let policy = &config.retry;
+        let deadline_error = |total: Duration| Error::Deadline {
+            url: url.to_string(),
+            deadline: total,
+        };
+        let mut backoff = policy.backoff();
+        let mut retries = 0u32;
+        let mut refreshed = false;
+        let mut token = self.inner.tokens.token().await?;
+        loop {
+            let mut timeout = config.timeout;
+            let mut deadline_bound = false;
+            if let Some((end, total)) = deadline {
+                let left = end.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(deadline_error(total));
+                }
+                if left < timeout {
+                    timeout = left;
+                    deadline_bound = true;
+                }
+            }
+            let started = Instant::now();
+            let result = self.get_once(url, &token, timeout).await;
+            let (status, request_id) = match &result {
+                Ok(received) => (Some(received.status), received.request_id.as_deref()),
+                Err(Error::Api(api)) => (Some(api.status), api.request_id.as_deref()),
+                Err(_) => (None, None),
+            };
+            self.inner.observer.request(&RequestEvent {
+                method: "GET",
+                url: url.as_str(),
+                status,
+                elapsed: started.elapsed(),
+                request_id,
+                attempt: retries + 1,
+            });
+            let error = match result {
+                Ok(received) => return Ok(received),
+                Err(Error::Timeout { .. }) if deadline_bound => {
+                    return Err(deadline_error(deadline.map(|d| d.1).unwrap_or_default()))
+                }
+                Err(error) => error,
+            };
+            if !refreshed && is_token_expired(&error) && self.inner.tokens.can_refresh() {
+                refreshed = true;
+                token = self.inner.tokens.refresh(&token).await?;
+                continue;
+            }
+            let Some(why) = retryable(&error, true) else {
+                return Err(error);
+            };
+            if retries >= policy.max_retries {
+                return Err(error);
+            }
+            let wait = why.server_wait.unwrap_or_else(|| backoff.next_wait());
+            if wait > policy.max_retry_wait {
+                // Do not sleep for an unbounded time; the error carries `retry_after`.
+                return Err(error);
+            }
+            if let Some((end, total)) = deadline {
+                if Instant::now() + wait >= end {
+                    return Err(deadline_error(total));
+                }
+            }
+            retries += 1;
+            self.inner.observer.retry(&RetryEvent {
+                method: "GET",
+                url: url.as_str(),
+                reason: &why.reason,
+                wait,
+                retry: retries,
+                max_retries: policy.max_retries,
+            });
+            tokio::time::sleep(wait).await;
+        }
     }
 
     /// `{base_url}/{path}` where `path` has no leading slash.

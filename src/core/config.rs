@@ -1,7 +1,8 @@
 //! Client settings, validated once at construction.
 
 use crate::core::error::{Error, Result};
-use crate::core::secret::Secret;
+use crate::core::retry::RetryPolicy;
+use std::path::PathBuf;
 use std::time::Duration;
 use url::{Host, Url};
 
@@ -14,10 +15,14 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 pub struct ClientConfig {
     /// Without a trailing slash, e.g. `https://api.fabric.microsoft.com/v1`.
     pub base_url: Url,
-    pub token: Secret,
     /// Per request: connect + send + full response.
     pub timeout: Duration,
+    /// For a whole listing, all pages and retries included.
+    pub deadline: Option<Duration>,
+    pub retry: RetryPolicy,
     pub max_body_bytes: usize,
+    /// Extra trusted root certificates (PEM), for private CAs and TLS-inspecting proxies.
+    pub ca_bundle: Option<PathBuf>,
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -60,24 +65,49 @@ pub fn same_origin(base: &Url, candidate: &Url) -> bool {
 }
 
 impl ClientConfig {
-    pub fn new(base_url: &str, token: Secret, timeout: Duration) -> Result<Self> {
-        if token.expose().trim().is_empty() {
-            return Err(Error::InvalidArgument(
-                "the token is empty; pass a Fabric bearer token (or set FABRIC_TOKEN)".to_owned(),
-            ));
-        }
-        if timeout.is_zero() {
-            return Err(Error::InvalidArgument(
-                "timeout must be a positive number of seconds".to_owned(),
-            ));
-        }
+    /// Defaults for everything but the base URL.
+    pub fn new(base_url: &str) -> Result<Self> {
         Ok(Self {
             base_url: parse_base_url(base_url)?,
-            token,
-            timeout,
+            timeout: DEFAULT_TIMEOUT,
+            deadline: None,
+            retry: RetryPolicy::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            ca_bundle: None,
         })
     }
+
+    /// Checks the values a caller may have set.
+    pub fn validate(&self) -> Result<()> {
+        let positive = |name: &str, d: Duration| {
+            if d.is_zero() {
+                Err(Error::InvalidArgument(format!(
+                    "{name} must be a positive number of seconds"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        positive("timeout", self.timeout)?;
+        if let Some(deadline) = self.deadline {
+            positive("deadline", deadline)?;
+        }
+        if self.max_body_bytes == 0 {
+            return Err(Error::InvalidArgument(
+                "max_body_bytes must be at least 1".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Seconds from Python (or a CLI) as a `Duration`: finite and not negative.
+pub fn seconds(name: &str, value: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        Error::InvalidArgument(format!(
+            "{name} must be a non-negative number of seconds, got {value}"
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -131,8 +161,16 @@ mod tests {
     }
 
     #[test]
-    fn empty_token_and_bad_timeout_are_refused() {
-        assert!(ClientConfig::new(DEFAULT_BASE_URL, Secret::new(" "), DEFAULT_TIMEOUT).is_err());
-        assert!(ClientConfig::new(DEFAULT_BASE_URL, Secret::new("t"), Duration::ZERO).is_err());
+    fn bad_durations_are_refused() {
+        let mut config = ClientConfig::new(DEFAULT_BASE_URL).unwrap();
+        assert!(config.validate().is_ok());
+        config.timeout = Duration::ZERO;
+        assert!(config.validate().is_err());
+        assert!(seconds("timeout", -1.0).is_err());
+        assert!(seconds("timeout", f64::NAN).is_err());
+        assert_eq!(
+            seconds("timeout", 1.5).ok(),
+            Some(Duration::from_millis(1500))
+        );
     }
 }

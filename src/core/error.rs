@@ -37,6 +37,18 @@ pub enum Error {
     #[error("the service returned the same continuation token again ({token:?}) at {url}; stopping instead of looping forever. The listing may be incomplete; retry later.")]
     RepeatedContinuation { url: String, token: String },
 
+    /// The whole listing ran past its `deadline`.
+    #[error("the listing did not finish within its deadline of {:.1} s (at {url}). Raise `deadline=`, or resume later from `continuation_token`.", .deadline.as_secs_f64())]
+    Deadline { url: String, deadline: Duration },
+
+    /// The credential or token provider failed to hand out a token.
+    #[error("could not get a token: {message}")]
+    Credential {
+        message: String,
+        /// The provider's own error, kept so the Python layer can chain the original exception.
+        cause: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+    },
+
     /// Something inside the client failed (runtime could not start, ...).
     #[error("internal error: {0}")]
     Internal(String),

@@ -3,13 +3,16 @@
 //! Data flows one way: response bytes -> serde structs ([`models`]) -> the caller.
 //! [`paging::Pager`] is the one paging engine; the sync and async Python iterators both drive it.
 
+pub mod auth;
 pub mod client;
 pub mod config;
 pub mod error;
 pub mod ids;
 pub mod models;
+pub mod observe;
 pub mod paging;
 pub mod response;
+pub mod retry;
 pub mod runtime;
 pub mod secret;
 pub mod timestamp;

@@ -479,4 +479,74 @@ mod tests {
             r#"{"errorCode":"X","message":"m","isRetriable":true,"custom":1}"#
         );
     }
+
+    mod properties {
+        //! The page parser reads untrusted bytes: it must answer every input with a page or an
+        //! error message, never a panic.
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>()
+                    .prop_filter("finite", |f| f.is_finite())
+                    .prop_map(Value::from),
+                ".{0,12}".prop_map(Value::from),
+                Just(Value::from("2024-06-22T06:35:00.7812154")),
+                Just(Value::from("Completed")),
+            ];
+            leaf.prop_recursive(4, 48, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                    prop::collection::vec(
+                        (
+                            prop_oneof![
+                                Just("id".to_owned()),
+                                Just("status".to_owned()),
+                                Just("startTimeUtc".to_owned()),
+                                Just("endTimeUtc".to_owned()),
+                                Just("failureReason".to_owned()),
+                                Just("moreDetails".to_owned()),
+                                Just("relatedResource".to_owned()),
+                                Just("value".to_owned()),
+                                Just("continuationToken".to_owned()),
+                                Just("continuationUri".to_owned()),
+                                "[a-zA-Z]{1,8}",
+                            ],
+                            inner
+                        ),
+                        0..6
+                    )
+                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..256)) {
+                let _ = Page::<JobInstance>::parse(&body);
+                let _ = Page::<Value>::parse(&body);
+                let _ = ErrorResponse::from_body(&body);
+            }
+
+            #[test]
+            fn arbitrary_json_never_panics(value in json_value(), items in prop::collection::vec(json_value(), 0..4)) {
+                let page = serde_json::json!({ "value": items, "continuationToken": value.clone() });
+                let body = serde_json::to_vec(&page).unwrap_or_default();
+                let _ = Page::<JobInstance>::parse(&body);
+                let parsed = Page::<Value>::parse(&body);
+                if let Ok(parsed) = parsed {
+                    // Dict mode is faithful: what came in is what goes out.
+                    prop_assert_eq!(Value::from(parsed.items), page["value"].clone());
+                }
+                let _ = ErrorResponse::from_value(value);
+            }
+        }
+    }
 }

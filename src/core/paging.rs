@@ -14,6 +14,7 @@ use crate::core::config::same_origin;
 use crate::core::error::{Error, Result};
 use crate::core::models::{Page, PageItem};
 use crate::core::token_encoding::{encode_query_value, raw_query_param};
+use std::time::{Duration, Instant};
 use url::Url;
 
 pub const TOKEN_PARAM: &str = "continuationToken";
@@ -36,6 +37,8 @@ pub struct Pager {
     first_url: Url,
     cursor: Cursor,
     pages_received: u64,
+    /// When the whole listing must be done, fixed by the first request.
+    deadline: Option<(Instant, Duration)>,
 }
 
 /// `first_url` with `continuationToken=<token>` appended (other query parameters kept).
@@ -68,6 +71,7 @@ impl Pager {
             first_url,
             cursor,
             pages_received: 0,
+            deadline: None,
         }
     }
 
@@ -95,7 +99,14 @@ impl Pager {
             Cursor::Broken(error) => return Err(error.clone()),
             Cursor::Next { url, token } => (url.clone(), token.clone()),
         };
-        let received = self.client.get(&url).await?;
+        if self.deadline.is_none() {
+            self.deadline = self
+                .client
+                .config()
+                .deadline
+                .map(|total| (Instant::now() + total, total));
+        }
+        let received = self.client.get(&url, self.deadline).await?;
         let page = Page::<T>::parse(&received.body).map_err(|detail| Error::InvalidResponse {
             url: url.to_string(),
             request_id: received.request_id.clone(),
@@ -168,20 +179,26 @@ impl Pager {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::auth::StaticToken;
     use crate::core::config::ClientConfig;
+    use crate::core::observe::Silent;
     use crate::core::secret::Secret;
-    use std::time::Duration;
+    use std::sync::Arc;
+
+    fn client() -> Client {
+        let config = ClientConfig::new("https://api.fabric.microsoft.com/v1").unwrap();
+        Client::new(
+            config,
+            Arc::new(StaticToken(Secret::new("t"))),
+            Arc::new(Silent),
+        )
+        .unwrap()
+    }
 
     const FIRST: &str = "https://api.fabric.microsoft.com/v1/workspaces/4b218778-e7a5-4d73-8187-f10824047715/items/431e8d7b-4a95-4c02-8ccd-6faef5ba1bd7/jobs/instances";
 
     fn pager() -> Pager {
-        let config = ClientConfig::new(
-            "https://api.fabric.microsoft.com/v1",
-            Secret::new("t"),
-            Duration::from_secs(5),
-        )
-        .unwrap();
-        Pager::new(Client::new(config), Url::parse(FIRST).unwrap(), None)
+        Pager::new(client(), Url::parse(FIRST).unwrap(), None)
     }
 
     fn next_url(cursor: &Cursor) -> Option<String> {
@@ -267,13 +284,7 @@ mod tests {
 
     #[test]
     fn resume_token_starts_at_that_page() {
-        let config = ClientConfig::new(
-            "https://api.fabric.microsoft.com/v1",
-            Secret::new("t"),
-            Duration::from_secs(5),
-        )
-        .unwrap();
-        let p = Pager::new(Client::new(config), first(), Some("LDEsMTAwMDAwLDA%3D"));
+        let p = Pager::new(client(), first(), Some("LDEsMTAwMDAwLDA%3D"));
         assert_eq!(
             next_url(&p.cursor),
             Some(format!("{FIRST}?continuationToken=LDEsMTAwMDAwLDA%3D"))

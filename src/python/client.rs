@@ -1,16 +1,25 @@
 //! `JobsClient`: the entry point. Holds the core client (connection pool, token, settings).
 
-use crate::core::config::{ClientConfig, DEFAULT_BASE_URL};
+use crate::core::auth::{StaticToken, TokenProvider};
+use crate::core::config::{self, ClientConfig, DEFAULT_BASE_URL};
+use crate::core::retry::RetryPolicy;
 use crate::core::secret::Secret;
 use crate::core::Client;
+use crate::python::auth::{CallableProvider, CredentialProvider};
 use crate::python::convert::id_text;
 use crate::python::errors::to_py_err;
+use crate::python::logging::PythonLogging;
 use crate::python::pager::{JobInstancePager, Listing};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const TOKEN_ENV: &str = "FABRIC_TOKEN";
+
+// The signature below spells the default out so Python's help() shows it.
+const _: () = assert!(config::DEFAULT_MAX_BODY_BYTES == 67108864);
 
 /// A client for the Fabric Job Scheduler API. Thread-safe; share one per identity.
 #[pyclass(frozen, module = "fabric_jobs._core")]
@@ -18,30 +27,85 @@ pub struct JobsClient {
     client: Client,
 }
 
+fn seconds(name: &str, value: f64) -> PyResult<Duration> {
+    config::seconds(name, value).map_err(to_py_err)
+}
+
+/// The one token source: `token=`, `credential=`, `token_provider=`, else `$FABRIC_TOKEN`.
+fn token_source(
+    token: Option<String>,
+    credential: Option<Py<PyAny>>,
+    token_provider: Option<Py<PyAny>>,
+) -> PyResult<Arc<dyn TokenProvider>> {
+    match (token, credential, token_provider) {
+        (Some(token), None, None) => Ok(Arc::new(StaticToken(Secret::new(token)))),
+        (None, Some(credential), None) => Ok(Arc::new(CredentialProvider(credential))),
+        (None, None, Some(provider)) => Ok(Arc::new(CallableProvider(provider))),
+        (None, None, None) => match std::env::var(TOKEN_ENV) {
+            Ok(token) => Ok(Arc::new(StaticToken(Secret::new(token)))),
+            Err(_) => Err(PyValueError::new_err(format!(
+                "no token: pass token=, credential= or token_provider=, or set {TOKEN_ENV}"
+            ))),
+        },
+        _ => Err(PyValueError::new_err(
+            "pass only one of token=, credential= and token_provider=",
+        )),
+    }
+}
+
 #[pymethods]
 impl JobsClient {
     #[new]
-    #[pyo3(signature = (token=None, *, base_url=None, timeout=60.0))]
-    fn new(token: Option<String>, base_url: Option<String>, timeout: f64) -> PyResult<Self> {
-        let token = match token {
-            Some(token) => token,
-            None => std::env::var(TOKEN_ENV).map_err(|_| {
-                PyValueError::new_err(format!(
-                    "no token: pass JobsClient(token=...) or set {TOKEN_ENV}"
-                ))
-            })?,
-        };
-        let timeout = Duration::try_from_secs_f64(timeout).map_err(|_| {
-            PyValueError::new_err(format!(
-                "timeout must be a positive number of seconds, got {timeout}"
-            ))
-        })?;
+    #[pyo3(signature = (
+        token=None,
+        *,
+        credential=None,
+        token_provider=None,
+        base_url=None,
+        timeout=60.0,
+        deadline=None,
+        max_retries=5,
+        max_retry_wait=120.0,
+        retry_backoff=1.0,
+        max_body_bytes=67108864,
+        ca_bundle=None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        token: Option<String>,
+        credential: Option<Py<PyAny>>,
+        token_provider: Option<Py<PyAny>>,
+        base_url: Option<String>,
+        timeout: f64,
+        deadline: Option<f64>,
+        max_retries: u32,
+        max_retry_wait: f64,
+        retry_backoff: f64,
+        max_body_bytes: usize,
+        ca_bundle: Option<PathBuf>,
+    ) -> PyResult<Self> {
+        if let Some(token) = &token {
+            if token.trim().is_empty() {
+                return Err(PyValueError::new_err(
+                    "the token is empty; pass a Fabric bearer token",
+                ));
+            }
+        }
+        let provider = token_source(token, credential, token_provider)?;
         let base_url = base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-        let config =
-            ClientConfig::new(&base_url, Secret::new(token), timeout).map_err(to_py_err)?;
-        Ok(Self {
-            client: Client::new(config),
-        })
+        let mut config = ClientConfig::new(&base_url).map_err(to_py_err)?;
+        config.timeout = seconds("timeout", timeout)?;
+        config.deadline = deadline.map(|d| seconds("deadline", d)).transpose()?;
+        config.retry = RetryPolicy {
+            max_retries,
+            max_retry_wait: seconds("max_retry_wait", max_retry_wait)?,
+            backoff_base: seconds("retry_backoff", retry_backoff)?,
+            ..RetryPolicy::default()
+        };
+        config.max_body_bytes = max_body_bytes;
+        config.ca_bundle = ca_bundle;
+        let client = Client::new(config, provider, Arc::new(PythonLogging)).map_err(to_py_err)?;
+        Ok(Self { client })
     }
 
     #[getter]
@@ -52,6 +116,21 @@ impl JobsClient {
     #[getter]
     fn timeout(&self) -> f64 {
         self.client.config().timeout.as_secs_f64()
+    }
+
+    #[getter]
+    fn deadline(&self) -> Option<f64> {
+        self.client.config().deadline.map(|d| d.as_secs_f64())
+    }
+
+    #[getter]
+    fn max_retries(&self) -> u32 {
+        self.client.config().retry.max_retries
+    }
+
+    #[getter]
+    fn max_retry_wait(&self) -> f64 {
+        self.client.config().retry.max_retry_wait.as_secs_f64()
     }
 
     /// Job instances of one item (newest first), fetched lazily page by page.

@@ -2,6 +2,7 @@
 //! `python/fabric_jobs/errors.py` (documented there).
 
 use crate::core::error::{ApiError, Error};
+use crate::python::auth::PythonCause;
 use crate::python::models::{ErrorDetail, ErrorResponse, RelatedResource};
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
@@ -104,6 +105,22 @@ fn convert(py: Python<'_>, error: Error) -> PyResult<PyErr> {
             kwargs.set_item("url", url)?;
             kwargs.set_item("continuation_token", token)?;
             build(py, "PagingError", message, &kwargs)
+        }
+        Error::Deadline { url, deadline } => {
+            kwargs.set_item("url", url)?;
+            kwargs.set_item("deadline", deadline.as_secs_f64())?;
+            build(py, "FabricTimeoutError", message, &kwargs)
+        }
+        Error::Credential { cause, .. } => {
+            let error = build(py, "CredentialError", message, &kwargs);
+            // Chain the credential's own exception, so its type and traceback are not lost.
+            if let Some(original) = cause
+                .as_deref()
+                .and_then(|c| c.downcast_ref::<PythonCause>())
+            {
+                error.set_cause(py, Some(original.0.clone_ref(py)));
+            }
+            error
         }
         Error::Internal(_) => build(py, "FabricError", message, &kwargs),
     })

@@ -1,10 +1,12 @@
 //! The PyO3 binding layer, built as `fabric_jobs._core`. Conversion, iterators and exception
 //! mapping only; every decision lives in `crate::core`.
 
+mod auth;
 mod client;
 mod convert;
 mod emulator;
 mod errors;
+mod logging;
 mod models;
 mod pager;
 mod runtime;
