@@ -303,7 +303,7 @@ async fn auth_and_not_found() {
     )
     .await;
     assert_error(&got, 400, "InvalidParameter");
-    let got = get(&format!("{base}/workspaces/{ws}/items"), Some("t")).await;
+    let got = get(&format!("{base}/workspaces/{ws}/folders"), Some("t")).await;
     assert_error(&got, 404, "NotFound");
     let got = client().post(&url).bearer_auth("t").send().await.unwrap();
     assert_eq!(got.status().as_u16(), 405);
