@@ -25,6 +25,8 @@ mod state;
 
 #[cfg(test)]
 mod e2e_tests;
+#[cfg(test)]
+mod knob_tests;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
