@@ -3,6 +3,7 @@
     fabric-jobs list WORKSPACE ITEM [--format table|json|csv] [--base-url URL]
     fabric-jobs list --demo            # or no FABRIC_TOKEN set: the bundled emulator
     fabric-jobs emulator               # serve the emulator until Ctrl-C
+    fabric-jobs emulator --latency 0.2 --quota 200/60 --fail-first 3:503   # with knobs
 
 The token comes from ``FABRIC_TOKEN``; the base URL from ``--base-url``, else
 ``FABRIC_BASE_URL``, else the public endpoint.
@@ -42,6 +43,52 @@ CSV_COLUMNS = [
 ]
 
 
+def _seconds_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _count_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a count >= 0, got {text!r}")
+    return value
+
+
+def _status_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 100 <= value <= 599:
+        raise argparse.ArgumentTypeError(f"expected an HTTP status (100-599), got {text!r}")
+    return value
+
+
+def _quota_arg(text: str) -> tuple[int, float]:
+    calls, _, per = text.partition("/")
+    try:
+        parsed = int(calls), float(per)
+    except ValueError:
+        parsed = -1, 0.0
+    if parsed[0] < 0 or not 0.0 < parsed[1] < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected CALLS/SECONDS like 200/60, got {text!r}")
+    return parsed
+
+
+def _fail_arg(text: str) -> tuple[int, int]:
+    count, _, status = text.partition(":")
+    return _count_arg(count), _status_arg(status)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fabric-jobs",
@@ -72,13 +119,59 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     emulator = commands.add_parser(
-        "emulator", help="run the bundled Fabric emulator on 127.0.0.1 until Ctrl-C"
+        "emulator",
+        help="run the bundled Fabric emulator on 127.0.0.1 until Ctrl-C",
+        description=(
+            "Run the bundled Fabric emulator until Ctrl-C. The fault flags queue in this order: "
+            "--fail-first, --drop-first, --truncate-first, --hang-first."
+        ),
     )
     emulator.add_argument("--items", type=int, default=1, help="items to create")
     emulator.add_argument("--jobs", type=int, default=42, help="job instances per item")
     emulator.add_argument("--page-size", type=int, default=10)
     emulator.add_argument(
         "--continuation", choices=["both", "token", "uri", "repeat-token"], default="both"
+    )
+    emulator.add_argument(
+        "--latency", type=_seconds_arg, default=0.0, metavar="SECONDS", help="delay every answer"
+    )
+    emulator.add_argument(
+        "--quota",
+        type=_quota_arg,
+        metavar="CALLS/SECONDS",
+        help="per-token fixed-window quota, e.g. 200/60 (Fabric's); then 429 RequestBlocked",
+    )
+    emulator.add_argument(
+        "--no-retry-after", action="store_true", help="quota 429s carry no Retry-After header"
+    )
+    emulator.add_argument(
+        "--fail-first",
+        type=_fail_arg,
+        metavar="K:STATUS",
+        help="answer the first K requests with STATUS and a Fabric error, e.g. 3:503",
+    )
+    emulator.add_argument(
+        "--drop-first",
+        type=_count_arg,
+        default=0,
+        metavar="K",
+        help="close the connection of K requests without an answer",
+    )
+    emulator.add_argument(
+        "--truncate-first",
+        type=_count_arg,
+        default=0,
+        metavar="K",
+        help="cut the body of K responses to half of their Content-Length",
+    )
+    emulator.add_argument(
+        "--hang-first", type=_count_arg, default=0, metavar="K", help="never answer K requests"
+    )
+    emulator.add_argument(
+        "--trailing-token-quirk",
+        type=_status_arg,
+        metavar="STATUS",
+        help="last job-instance pages carry a continuation token that then fails with STATUS",
     )
     return parser
 
@@ -193,10 +286,43 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _apply_knobs(emulator: FabricEmulator, args: argparse.Namespace) -> list[str]:
+    """Applies the `emulator` subcommand's knob flags; returns one line per knob set."""
+    notes = []
+    if args.latency:
+        notes.append(f"latency {args.latency:g} s per request")
+    if args.quota is not None:
+        calls, per = args.quota
+        emulator.set_quota(calls, per, retry_after=not args.no_retry_after)
+        header = "without" if args.no_retry_after else "with"
+        notes.append(f"quota {calls} calls per {per:g} s per token (429 {header} Retry-After)")
+    if args.fail_first is not None:
+        count, status = args.fail_first
+        emulator.fail_next(status, count=count)
+        notes.append(f"the first {count} requests answer {status}")
+    for count, inject, what in [
+        (args.drop_first, emulator.drop_next, "get their connection closed unanswered"),
+        (args.truncate_first, emulator.truncate_next, "get half a body"),
+        (args.hang_first, emulator.hang_next, "are never answered"),
+    ]:
+        if count:
+            inject(count)
+            notes.append(f"next {count} requests {what}")
+    if args.trailing_token_quirk is not None:
+        emulator.set_trailing_token_quirk(args.trailing_token_quirk)
+        notes.append(f"last pages carry a token that fails with {args.trailing_token_quirk}")
+    return notes
+
+
 def _emulator(args: argparse.Namespace) -> int:
-    with FabricEmulator(page_size=args.page_size, continuation=args.continuation) as emulator:
+    with FabricEmulator(
+        page_size=args.page_size, continuation=args.continuation, latency=args.latency
+    ) as emulator:
         pairs = emulator.seed(items_per_workspace=args.items, jobs_per_item=args.jobs)
+        notes = _apply_knobs(emulator, args)
         print(f"Fabric emulator listening on {emulator.base_url} (any bearer token accepted)")
+        for note in notes:
+            print(f"  knob: {note}")
         for workspace, item in pairs:
             print(f"  workspace {workspace}  item {item}")
         workspace, item = pairs[0]

@@ -8,23 +8,23 @@ use super::*;
 
 const CT_JSON: &str = "application/json; charset=utf-8";
 
-fn client() -> reqwest::Client {
+pub(super) fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
-struct Got {
-    status: u16,
-    headers: HeaderMap,
-    text: String,
+pub(super) struct Got {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
 }
 
 impl Got {
-    fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap()
     }
 }
 
-async fn get(url: &str, token: Option<&str>) -> Got {
+pub(super) async fn get(url: &str, token: Option<&str>) -> Got {
     let mut req = client().get(url);
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -37,12 +37,12 @@ async fn get(url: &str, token: Option<&str>) -> Got {
     }
 }
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Checks the Fabric error shape and returns the body.
-fn assert_error(got: &Got, status: u16, code: &str) -> Value {
+pub(super) fn assert_error(got: &Got, status: u16, code: &str) -> Value {
     assert_eq!(got.status, status, "{}", got.text);
     assert_eq!(header(&got.headers, "content-type"), Some(CT_JSON));
     assert_eq!(
@@ -59,7 +59,7 @@ fn assert_error(got: &Got, status: u16, code: &str) -> Value {
     body
 }
 
-async fn seeded(config: EmulatorConfig, count: usize) -> (Emulator, Uuid, Uuid, String) {
+pub(super) async fn seeded(config: EmulatorConfig, count: usize) -> (Emulator, Uuid, Uuid, String) {
     let emu = Emulator::start(config).await.unwrap();
     let state = emu.state();
     let ws = state.add_workspace(None);
@@ -73,7 +73,7 @@ async fn seeded(config: EmulatorConfig, count: usize) -> (Emulator, Uuid, Uuid, 
 }
 
 /// Follows `continuationUri` to the end; returns (ids, pages).
-async fn follow_uris(first: &str) -> (Vec<String>, Vec<Value>) {
+pub(super) async fn follow_uris(first: &str) -> (Vec<String>, Vec<Value>) {
     let mut url = first.to_string();
     let mut ids = Vec::new();
     let mut pages = Vec::new();
@@ -303,7 +303,7 @@ async fn auth_and_not_found() {
     )
     .await;
     assert_error(&got, 400, "InvalidParameter");
-    let got = get(&format!("{base}/workspaces/{ws}/items"), Some("t")).await;
+    let got = get(&format!("{base}/workspaces/{ws}/folders"), Some("t")).await;
     assert_error(&got, 404, "NotFound");
     let got = client().post(&url).bearer_auth("t").send().await.unwrap();
     assert_eq!(got.status().as_u16(), 405);

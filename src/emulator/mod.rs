@@ -1,4 +1,6 @@
-//! A local fake of the Fabric Job Scheduler "list item job instances" API, for tests and demos.
+//! A local fake of the Fabric Job Scheduler "list item job instances" API and the Core "list
+//! items" API, for tests and demos, with knobs for latency, a per-token quota and injected
+//! faults (error responses, dropped, truncated or hung connections).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -18,10 +20,13 @@ mod continuation;
 mod generate;
 mod responses;
 mod routes;
+mod server;
 mod state;
 
 #[cfg(test)]
 mod e2e_tests;
+#[cfg(test)]
+mod knob_tests;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -31,7 +36,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use state::{
-    ContinuationStyle, EmulatorConfig, EmulatorError, EmulatorState, Fault, RequestRecord,
+    ContinuationStyle, EmulatorConfig, EmulatorError, EmulatorState, Fault, FaultKind, Quota,
+    RequestRecord,
 };
 
 /// How long [`Emulator::shutdown`] waits for the server task before aborting it.
@@ -60,11 +66,8 @@ impl Emulator {
         );
         let (stop, stopped) = oneshot::channel::<()>();
         let app = routes::router(state.clone());
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            // Either an explicit stop or the sender being dropped ends the server.
-            let _ = stopped.await;
-        });
-        let task = tokio::spawn(async move { server.await });
+        // Either an explicit stop or the sender being dropped ends the server.
+        let task = tokio::spawn(server::serve(listener, app, stopped));
         Ok(Emulator {
             addr,
             state,
@@ -87,7 +90,8 @@ impl Emulator {
         self.state.clone()
     }
 
-    /// Stops accepting connections and waits (at most ~2 s, then aborts) for the server task.
+    /// Stops accepting connections, ends hung requests, and waits (at most ~2 s, then aborts)
+    /// for open connections to finish.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

@@ -3,13 +3,13 @@
 //! equals the header.
 
 use axum::body::Body;
-use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::state::Fault;
+use super::state::{Fault, Throttle};
 
 pub(crate) const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 const HTML_CONTENT_TYPE: &str = "text/html; charset=utf-8";
@@ -110,6 +110,34 @@ pub(crate) fn unauthorized() -> Response {
     resp
 }
 
+/// The `until:` time of a 429 message, `M/D/YYYY h:mm:ss AM/PM` in UTC, `wait` from now.
+fn blocked_message(wait: chrono::TimeDelta) -> String {
+    let now = chrono::Utc::now();
+    let until = now.checked_add_signed(wait).unwrap_or(now);
+    format!(
+        "Request is blocked by the upstream service until: {}",
+        until.format("%-m/%-d/%Y %-I:%M:%S %p")
+    )
+}
+
+/// 429 `RequestBlocked` for a token over its quota, with `Retry-After` (whole seconds, rounded
+/// up) unless the quota says otherwise.
+pub(crate) fn throttled(t: &Throttle) -> Response {
+    let wait = chrono::TimeDelta::from_std(t.wait).unwrap_or(chrono::TimeDelta::MAX);
+    let mut resp = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RequestBlocked",
+        &blocked_message(wait),
+        None,
+    );
+    if t.retry_after {
+        let secs = t.wait.as_secs() + u64::from(t.wait.subsec_nanos() > 0);
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
 /// The default `errorCode` for an injected fault of this status.
 pub(crate) fn default_error_code(status: u16) -> &'static str {
     match status {
@@ -142,11 +170,7 @@ pub(crate) fn default_message(status: u16, headers: &[(String, String)]) -> Stri
         409 => "The request conflicts with the current state of the resource.".into(),
         429 => {
             let wait = retry_after_seconds(headers).unwrap_or(60).clamp(0, 86_400);
-            let until = chrono::Utc::now() + chrono::TimeDelta::seconds(wait);
-            format!(
-                "Request is blocked by the upstream service until: {}",
-                until.format("%-m/%-d/%Y %-I:%M:%S %p")
-            )
+            blocked_message(chrono::TimeDelta::seconds(wait))
         }
         500 => "An internal error occurred. Please retry the request later.".into(),
         503 => "The service is temporarily unavailable. Please retry the request later.".into(),

@@ -1,7 +1,7 @@
 //! `fabric_jobs.testing.FabricEmulator`: the bundled fake Fabric server, driven from Python.
 
 use crate::emulator::{
-    ContinuationStyle, Emulator, EmulatorConfig, EmulatorError, EmulatorState, Fault,
+    ContinuationStyle, Emulator, EmulatorConfig, EmulatorError, EmulatorState, Fault, Quota,
 };
 use crate::python::convert::{from_python, id_text, to_python};
 use crate::python::runtime::wait_for;
@@ -9,6 +9,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use uuid::Uuid;
 
 fn value_error(e: EmulatorError) -> PyErr {
@@ -19,6 +20,15 @@ fn guid(what: &str, value: &Bound<'_, PyAny>) -> PyResult<Uuid> {
     let text = id_text(what, value)?;
     Uuid::parse_str(text.trim())
         .map_err(|_| PyValueError::new_err(format!("{what} must be a GUID, got {text:?}")))
+}
+
+/// A non-negative, finite number of seconds.
+fn duration(what: &str, value: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        PyValueError::new_err(format!(
+            "{what} must be a finite number of seconds >= 0, got {value}"
+        ))
+    })
 }
 
 fn optional_guid(what: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Uuid>> {
@@ -53,17 +63,19 @@ impl FabricEmulator {
 #[pymethods]
 impl FabricEmulator {
     #[new]
-    #[pyo3(signature = (*, page_size=100, token=None, continuation="both"))]
+    #[pyo3(signature = (*, page_size=100, token=None, continuation="both", latency=0.0))]
     fn new(
         py: Python<'_>,
         page_size: usize,
         token: Option<String>,
         continuation: &str,
+        latency: f64,
     ) -> PyResult<Self> {
         let style: ContinuationStyle = continuation.parse().map_err(PyValueError::new_err)?;
         if page_size == 0 {
             return Err(PyValueError::new_err("page_size must be at least 1"));
         }
+        let latency = duration("latency", latency)?;
         let config = EmulatorConfig {
             page_size,
             accepted_token: token,
@@ -74,6 +86,7 @@ impl FabricEmulator {
                 .await
                 .map_err(|e| PyRuntimeError::new_err(format!("could not start the emulator: {e}")))
         })?;
+        server.state().set_latency(latency);
         Ok(Self {
             state: server.state(),
             base_url: server.base_url(),
@@ -126,21 +139,42 @@ impl FabricEmulator {
         Ok(self.running()?.add_workspace(id).to_string())
     }
 
-    /// Adds an item to a workspace and returns its id.
-    #[pyo3(signature = (workspace_id, item_id=None, *, item_type="Notebook", display_name=None))]
+    /// Adds an item to a workspace and returns its id. Without `display_name` it is named
+    /// like "Pipeline 3"; `description` and `folder_id` show in the List Items API.
+    #[pyo3(signature = (workspace_id, item_id=None, *, item_type="Notebook", display_name=None, description=None, folder_id=None))]
     fn add_item(
         &self,
         workspace_id: &Bound<'_, PyAny>,
         item_id: Option<&Bound<'_, PyAny>>,
         item_type: &str,
         display_name: Option<String>,
+        description: Option<String>,
+        folder_id: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
         let workspace = guid("workspace_id", workspace_id)?;
         let id = optional_guid("item_id", item_id)?;
-        self.running()?
+        let folder = optional_guid("folder_id", folder_id)?;
+        let state = self.running()?;
+        let id = state
             .add_item(workspace, id, item_type, display_name)
-            .map(|id| id.to_string())
-            .map_err(value_error)
+            .map_err(value_error)?;
+        if description.is_some() || folder.is_some() {
+            state
+                .set_item_details(workspace, id, description, folder)
+                .map_err(value_error)?;
+        }
+        Ok(id.to_string())
+    }
+
+    /// A workspace's items as the List Items API serves them (wire dicts, insertion order).
+    fn items<'py>(
+        &self,
+        py: Python<'py>,
+        workspace_id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let workspace = guid("workspace_id", workspace_id)?;
+        let values = self.running()?.items(workspace).map_err(value_error)?;
+        to_python(py, &values)
     }
 
     /// Appends job instances exactly as given (dicts in wire form, newest first).
@@ -272,7 +306,71 @@ impl FabricEmulator {
         Ok(())
     }
 
-    /// Every request received so far: dicts with `method`, `path`, `query` (raw), `authorized`.
+    /// Closes the connection of each of the next `count` requests without any response byte.
+    #[pyo3(signature = (count=1))]
+    fn drop_next(&self, count: usize) -> PyResult<()> {
+        self.running()?.drop_next(count);
+        Ok(())
+    }
+
+    /// Answers the next `count` requests normally but sends only about half of the body that
+    /// `Content-Length` announces, then closes the connection.
+    #[pyo3(signature = (count=1))]
+    fn truncate_next(&self, count: usize) -> PyResult<()> {
+        self.running()?.truncate_next(count);
+        Ok(())
+    }
+
+    /// Never answers the next `count` requests (until the client gives up or `close()`).
+    #[pyo3(signature = (count=1))]
+    fn hang_next(&self, count: usize) -> PyResult<()> {
+        self.running()?.hang_next(count);
+        Ok(())
+    }
+
+    /// Every request waits this many seconds (after being logged) before it is answered.
+    fn set_latency(&self, seconds: f64) -> PyResult<()> {
+        let latency = duration("seconds", seconds)?;
+        self.running()?.set_latency(latency);
+        Ok(())
+    }
+
+    /// At most `calls` requests per `per_seconds` fixed window per bearer token (Fabric: 200
+    /// per 60 s per identity); over it, 429 RequestBlocked with `Retry-After` (unless
+    /// `retry_after=False`). `None` disables it. Windows restart on every call.
+    #[pyo3(signature = (calls, per_seconds=60.0, *, retry_after=true))]
+    fn set_quota(&self, calls: Option<u32>, per_seconds: f64, retry_after: bool) -> PyResult<()> {
+        let per = duration("per_seconds", per_seconds)?;
+        if per.is_zero() {
+            return Err(PyValueError::new_err("per_seconds must be > 0"));
+        }
+        let quota = calls.map(|calls| Quota {
+            calls,
+            per,
+            retry_after,
+        });
+        self.running()?.set_quota(quota);
+        Ok(())
+    }
+
+    /// `status` (e.g. 400 or 404): the last page of a job instance listing also carries a
+    /// continuation token, and requesting it answers `status`. `None` turns it off.
+    #[pyo3(signature = (status))]
+    fn set_trailing_token_quirk(&self, status: Option<u16>) -> PyResult<()> {
+        if let Some(code) = status {
+            if !(100..=599).contains(&code) {
+                return Err(PyValueError::new_err(format!(
+                    "status must be an HTTP status (100-599), got {code}"
+                )));
+            }
+        }
+        self.running()?.set_trailing_token_quirk(status);
+        Ok(())
+    }
+
+    /// Every request received so far: dicts with `method`, `path`, `query` (raw), `authorized`,
+    /// `status` (answered; 0 if dropped, hung or not answered yet) and `at` (arrival, seconds
+    /// since the emulator started).
     #[getter]
     fn requests<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let records = self.state.requests();
@@ -283,6 +381,8 @@ impl FabricEmulator {
             entry.set_item("path", record.path)?;
             entry.set_item("query", record.query)?;
             entry.set_item("authorized", record.authorized)?;
+            entry.set_item("status", record.status)?;
+            entry.set_item("at", record.at)?;
             list.append(entry)?;
         }
         Ok(list)
