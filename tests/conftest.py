@@ -48,8 +48,12 @@ def make_emulator() -> Iterator[Callable[..., FabricEmulator]]:
 
 @pytest.fixture
 def client(emulator: FabricEmulator) -> JobsClient:
-    """A client for ``emulator`` using the distinctive test token."""
-    return JobsClient(token=TOKEN, base_url=emulator.base_url)
+    """A client for ``emulator`` using the distinctive test token.
+
+    It does not retry: these tests check what a single response maps to. Retries, backoff
+    and throttling have their own tests (``test_retries.py``).
+    """
+    return JobsClient(token=TOKEN, base_url=emulator.base_url, max_retries=0)
 
 
 @pytest.fixture

@@ -257,7 +257,7 @@ async def test_waiting_for_a_response_does_not_block_the_event_loop():
             ticks += 1
 
     with HangingServer() as server:
-        client = JobsClient(token=TOKEN, base_url=server.base_url, timeout=0.5)
+        client = JobsClient(token=TOKEN, base_url=server.base_url, timeout=0.5, max_retries=0)
         pager = client.list_item_job_instances(
             "4b218778-e7a5-4d73-8187-f10824047715", "431e8d7b-4a95-4c02-8ccd-6faef5ba1bd7"
         )

@@ -271,7 +271,7 @@ def test_unknown_item_is_item_not_found(emulator, client):
 def test_wrong_token_is_authentication_error(make_emulator, make_item):
     emu = make_emulator(token="right")
     item = make_item(2, emu=emu)
-    wrong = JobsClient(token=TOKEN, base_url=emu.base_url)
+    wrong = JobsClient(token=TOKEN, base_url=emu.base_url, max_retries=0)
 
     exc = _first_error(wrong, item)
 
@@ -283,7 +283,7 @@ def test_wrong_token_is_authentication_error(make_emulator, make_item):
     assert [r["authorized"] for r in emu.requests] == [False]
     _assert_no_token(exc)
 
-    right = JobsClient(token="right", base_url=emu.base_url)
+    right = JobsClient(token="right", base_url=emu.base_url, max_retries=0)
     assert len(list(right.list_item_job_instances(item.workspace_id, item.item_id))) == 2
     assert emu.requests[-1]["authorized"] is True
 
@@ -326,7 +326,7 @@ def test_closed_port_is_a_connection_error(make_emulator, make_item):
     item = make_item(1, emu=emu)
     base_url = emu.base_url
     emu.close()
-    client = JobsClient(token=TOKEN, base_url=base_url)
+    client = JobsClient(token=TOKEN, base_url=base_url, max_retries=0)
 
     pager = client.list_item_job_instances(item.workspace_id, item.item_id)
     with pytest.raises(FabricConnectionError) as caught:
@@ -346,7 +346,7 @@ def test_connection_error_is_catchable_as_builtin(make_emulator, make_item):
     emu = make_emulator()
     item = make_item(1, emu=emu)
     emu.close()
-    client = JobsClient(token=TOKEN, base_url=emu.base_url)
+    client = JobsClient(token=TOKEN, base_url=emu.base_url, max_retries=0)
     with pytest.raises(ConnectionError):
         list(client.list_item_job_instances(item.workspace_id, item.item_id))
 
@@ -361,7 +361,7 @@ def test_closed_emulator_refuses_setup_calls(make_emulator):
 
 def test_no_answer_is_a_timeout_error():
     with HangingServer() as server:
-        client = JobsClient(token=TOKEN, base_url=server.base_url, timeout=0.5)
+        client = JobsClient(token=TOKEN, base_url=server.base_url, timeout=0.5, max_retries=0)
         assert client.timeout == 0.5
         pager = client.list_item_job_instances(guid("w"), guid("i"))
         started = time.monotonic()
@@ -457,7 +457,7 @@ def test_api_exception_with_details_pickles(emulator, client, make_item):
 def test_other_exceptions_pickle(make_emulator, make_item):
     emu = make_emulator(page_size=2, continuation="repeat-token")
     item = make_item(6, emu=emu)
-    client = JobsClient(token=TOKEN, base_url=emu.base_url)
+    client = JobsClient(token=TOKEN, base_url=emu.base_url, max_retries=0)
     with pytest.raises(PagingError) as paging:
         list(client.list_item_job_instances(item.workspace_id, item.item_id))
     clone = _round_trip(paging.value)
@@ -472,7 +472,7 @@ def test_other_exceptions_pickle(make_emulator, make_item):
     assert clone.url == connection.value.url
 
     with HangingServer() as server:
-        slow = JobsClient(token=TOKEN, base_url=server.base_url, timeout=0.3)
+        slow = JobsClient(token=TOKEN, base_url=server.base_url, timeout=0.3, max_retries=0)
         with pytest.raises(FabricTimeoutError) as timeout:
             list(slow.list_item_job_instances(item.workspace_id, item.item_id))
     clone = _round_trip(timeout.value)
@@ -540,7 +540,7 @@ def test_retry_after_forms(emulator, client, make_item, header, expected):
 )
 def test_a_2xx_body_that_is_not_a_page_is_an_invalid_response(body):
     with OneShotHttpServer(http_response("200 OK", body)) as server:
-        client = JobsClient(token=TOKEN, base_url=server.base_url)
+        client = JobsClient(token=TOKEN, base_url=server.base_url, max_retries=0)
         for as_dict in (False, True):
             pager = client.list_item_job_instances(guid("w"), guid("i"), as_dict=as_dict)
             with pytest.raises(InvalidResponseError) as caught:
@@ -554,7 +554,7 @@ def test_a_2xx_body_that_is_not_a_page_is_an_invalid_response(body):
 def test_an_item_of_the_wrong_shape_fails_only_in_object_mode():
     body = b'{"value": [{"id": 7, "status": ["Completed"]}]}'
     with OneShotHttpServer(http_response("200 OK", body)) as server:
-        client = JobsClient(token=TOKEN, base_url=server.base_url)
+        client = JobsClient(token=TOKEN, base_url=server.base_url, max_retries=0)
         with pytest.raises(InvalidResponseError, match="item 0"):
             list(client.list_item_job_instances(guid("w"), guid("i")))
         dicts = list(client.list_item_job_instances(guid("w"), guid("i"), as_dict=True))

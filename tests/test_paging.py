@@ -229,7 +229,7 @@ def test_single_page_when_everything_fits(emulator, client, make_item):
 def test_every_continuation_style_lists_everything_once(make_emulator, make_item, style):
     emu = make_emulator(page_size=4, continuation=style)
     item = make_item(18, emu=emu)
-    client = JobsClient(token=TOKEN, base_url=emu.base_url)
+    client = JobsClient(token=TOKEN, base_url=emu.base_url, max_retries=0)
     emu.clear_requests()
 
     jobs = list(client.list_item_job_instances(item.workspace_id, item.item_id))
@@ -260,7 +260,7 @@ def test_set_continuation_switches_style_at_runtime(emulator, client, make_item,
 def test_tokens_are_sent_back_once_encoded(make_emulator, make_item, style):
     emu = make_emulator(page_size=3, continuation=style)
     item = make_item(10, emu=emu)
-    client = JobsClient(token=TOKEN, base_url=emu.base_url)
+    client = JobsClient(token=TOKEN, base_url=emu.base_url, max_retries=0)
     emu.clear_requests()
 
     list(client.list_item_job_instances(item.workspace_id, item.item_id))
@@ -287,7 +287,7 @@ def test_unknown_continuation_style_is_rejected(make_emulator, emulator):
 def test_repeated_token_raises_paging_error_after_the_first_pages(make_emulator, make_item):
     emu = make_emulator(page_size=3, continuation="repeat-token")
     item = make_item(10, emu=emu)
-    client = JobsClient(token=TOKEN, base_url=emu.base_url)
+    client = JobsClient(token=TOKEN, base_url=emu.base_url, max_retries=0)
     emu.clear_requests()
 
     pager = client.list_item_job_instances(item.workspace_id, item.item_id)
@@ -533,7 +533,7 @@ def test_a_server_repeating_its_continuation_is_stopped(style):
     was just used, which must end in PagingError, not an endless loop."""
     with OneShotHttpServer() as server:
         server.response = http_response("200 OK", _looping_page(server.port, style))
-        client = JobsClient(token=TOKEN, base_url=server.base_url)
+        client = JobsClient(token=TOKEN, base_url=server.base_url, max_retries=0)
         received = []
         with pytest.raises(PagingError) as caught:
             drain(client.list_item_job_instances(guid("w"), guid("i"), as_dict=True), received)

@@ -63,6 +63,24 @@ impl TokenProvider for StaticToken {
     }
 }
 
+/// Trims surrounding whitespace (a token read from a file ends with a newline) and checks the
+/// rest can travel in an `Authorization` header.
+pub fn normalize_token(token: &str) -> Result<Secret> {
+    let trimmed = token.trim();
+    if trimmed.is_empty() {
+        return Err(Error::InvalidArgument(
+            "the token is empty; pass a Fabric bearer token".to_owned(),
+        ));
+    }
+    if let Some(bad) = trimmed.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(Error::InvalidArgument(format!(
+            "the token contains a character that cannot be sent in an HTTP header ({:?}); pass the bare bearer token",
+            bad.escape_default().to_string()
+        )));
+    }
+    Ok(Secret::new(trimmed))
+}
+
 /// The `exp` claim of a JWT (no signature check: only used to decide when to refresh).
 pub fn jwt_expiry(token: &str) -> Option<i64> {
     let payload = token.split('.').nth(1)?;
@@ -104,13 +122,16 @@ impl TokenCache {
         let fetched = tokio::task::spawn_blocking(move || provider.get_token())
             .await
             .map_err(|e| Error::Internal(format!("the token provider task failed: {e}")))??;
-        if fetched.token.expose().trim().is_empty() {
-            return Err(Error::Credential {
-                message: "the token provider returned an empty token".to_owned(),
+        match normalize_token(fetched.token.expose()) {
+            Ok(token) => Ok(AccessToken {
+                token,
+                expires_on: fetched.expires_on,
+            }),
+            Err(error) => Err(Error::Credential {
+                message: format!("the token provider returned an unusable token: {error}"),
                 cause: None,
-            });
+            }),
         }
-        Ok(fetched)
     }
 
     /// A valid token: the cached one, or a new one when missing or about to expire.
@@ -157,6 +178,18 @@ mod tests {
                 r#"{{"aud":"https://api.fabric.microsoft.com","exp":{exp}}}"#
             ))
         )
+    }
+
+    #[test]
+    fn tokens_are_trimmed_and_checked() {
+        assert_eq!(normalize_token(" abc.def\n").unwrap().expose(), "abc.def");
+        for bad in ["", " \n", "ab\ncd", "ab cd", "ab\u{0}", "tökén"] {
+            let err = normalize_token(bad).unwrap_err().to_string();
+            assert!(
+                !err.contains(bad.trim()) || bad.trim().is_empty(),
+                "token leaked: {err}"
+            );
+        }
     }
 
     #[test]

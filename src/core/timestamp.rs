@@ -1,19 +1,21 @@
 //! Fabric timestamps: `2024-06-22T06:35:00.7812154` (no zone, 0-7 fractional digits, UTC),
 //! sometimes with `Z` or an offset. chrono's RFC 3339 parser rejects the zone-less form.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
 use serde::{Deserialize, Deserializer};
 
-/// Parses any timestamp form Fabric sends; a missing zone means UTC.
+/// Parses any timestamp form Fabric sends; a missing zone means UTC. Times outside the years
+/// 1-9999 in UTC are refused: Python's `datetime` cannot hold them.
 pub fn parse(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
-    if let Ok(with_zone) = DateTime::parse_from_rfc3339(text) {
-        return Some(with_zone.with_timezone(&Utc));
-    }
-    // `%.f` takes any number of fractional digits (including none) and keeps nanoseconds.
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()
-        .map(|naive| naive.and_utc())
+    let parsed = match DateTime::parse_from_rfc3339(text) {
+        Ok(with_zone) => with_zone.with_timezone(&Utc),
+        // `%.f` takes any number of fractional digits (including none) and keeps nanoseconds.
+        Err(_) => NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+            .ok()?
+            .and_utc(),
+    };
+    (1..=9999).contains(&parsed.year()).then_some(parsed)
 }
 
 /// serde helper for optional timestamp fields: null/absent -> None, unreadable -> error.

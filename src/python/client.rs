@@ -1,9 +1,8 @@
 //! `JobsClient`: the entry point. Holds the core client (connection pool, token, settings).
 
-use crate::core::auth::{StaticToken, TokenProvider};
+use crate::core::auth::{normalize_token, StaticToken, TokenProvider};
 use crate::core::config::{self, ClientConfig, DEFAULT_BASE_URL};
 use crate::core::retry::RetryPolicy;
-use crate::core::secret::Secret;
 use crate::core::Client;
 use crate::python::auth::{CallableProvider, CredentialProvider};
 use crate::python::convert::id_text;
@@ -38,11 +37,15 @@ fn token_source(
     token_provider: Option<Py<PyAny>>,
 ) -> PyResult<Arc<dyn TokenProvider>> {
     match (token, credential, token_provider) {
-        (Some(token), None, None) => Ok(Arc::new(StaticToken(Secret::new(token)))),
+        (Some(token), None, None) => Ok(Arc::new(StaticToken(
+            normalize_token(&token).map_err(to_py_err)?,
+        ))),
         (None, Some(credential), None) => Ok(Arc::new(CredentialProvider(credential))),
         (None, None, Some(provider)) => Ok(Arc::new(CallableProvider(provider))),
         (None, None, None) => match std::env::var(TOKEN_ENV) {
-            Ok(token) => Ok(Arc::new(StaticToken(Secret::new(token)))),
+            Ok(token) => Ok(Arc::new(StaticToken(
+                normalize_token(&token).map_err(to_py_err)?,
+            ))),
             Err(_) => Err(PyValueError::new_err(format!(
                 "no token: pass token=, credential= or token_provider=, or set {TOKEN_ENV}"
             ))),
@@ -84,13 +87,6 @@ impl JobsClient {
         max_body_bytes: usize,
         ca_bundle: Option<PathBuf>,
     ) -> PyResult<Self> {
-        if let Some(token) = &token {
-            if token.trim().is_empty() {
-                return Err(PyValueError::new_err(
-                    "the token is empty; pass a Fabric bearer token",
-                ));
-            }
-        }
         let provider = token_source(token, credential, token_provider)?;
         let base_url = base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
         let mut config = ClientConfig::new(&base_url).map_err(to_py_err)?;

@@ -268,15 +268,16 @@ impl JobInstancePager {
         } else {
             "open"
         };
-        format!(
-            "<JobInstancePager {state} as_dict={} continuation_token={:?}>",
-            if self.listing.as_dict {
-                "True"
-            } else {
-                "False"
-            },
-            lock(&self.listing.continuation_token)
-        )
+        let token = match lock(&self.listing.continuation_token).as_deref() {
+            Some(token) => format!("'{token}'"),
+            None => "None".to_owned(),
+        };
+        let as_dict = if self.listing.as_dict {
+            "True"
+        } else {
+            "False"
+        };
+        format!("<JobInstancePager {state} as_dict={as_dict} continuation_token={token}>")
     }
 }
 
