@@ -15,7 +15,7 @@ step "Python tools into .venv ($($PYTHON --version))"
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet "maturin>=1.9.4,<2" "pytest>=8" "pytest-asyncio>=0.23" \
-    "jsonschema>=4.20" "mypy>=1.10" "ruff>=0.5" "typing_extensions>=4.6"
+    "jsonschema>=4.20" "mypy>=1.10" "ruff>=0.5" "typing_extensions>=4.6" "cryptography>=42"
 
 step "Rust: format, lints (core alone, and with the Python binding)"
 cargo fmt --all -- --check
