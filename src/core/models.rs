@@ -278,6 +278,26 @@ impl PageItem for Value {
     }
 }
 
+/// An item of a workspace (`Item` of the Core "List Items" API), as far as fan-out needs it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Item {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default, rename = "type")]
+    pub item_type: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub workspace_id: Option<String>,
+}
+
+impl PageItem for Item {
+    fn from_raw(raw: &RawValue) -> serde_json::Result<Self> {
+        serde_json::from_str(raw.get())
+    }
+}
+
 /// One page of a listing, with its continuation normalised (absent, null and "" all mean none).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
