@@ -110,21 +110,42 @@ impl Client {
         Ok(client)
     }
 
-    /// One attempt: send, read the whole body, classify.
-    async fn get_once(&self, url: &Url, token: &Secret, timeout: Duration) -> Result<Received> {
+    /// One attempt: send, read the whole body, classify. Also returns the status and request
+    /// id whenever a response head arrived, for the log (even if the body then failed).
+    async fn get_once(
+        &self,
+        url: &Url,
+        token: &Secret,
+        timeout: Duration,
+    ) -> (Option<(u16, Option<String>)>, Result<Received>) {
         let shown_url = url.as_str();
-        let response = self
-            .http()?
+        let http = match self.http() {
+            Ok(http) => http,
+            Err(error) => return (None, Err(error)),
+        };
+        let sent = http
             .get(url.clone())
             .bearer_auth(token.expose())
             .header(reqwest::header::ACCEPT, "application/json")
             .timeout(timeout)
             .send()
-            .await
-            .map_err(|e| transport_error(&e, shown_url, timeout))?;
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => return (None, Err(transport_error(&e, shown_url, timeout))),
+        };
+        let head = Some((
+            response.status().as_u16(),
+            response
+                .headers()
+                .get("RequestId")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        ));
         let config = &self.inner.config;
         // The body read shares the attempt's time budget with the send.
-        receive(response, "GET", shown_url, config.max_body_bytes, timeout).await
+        let result = receive(response, "GET", shown_url, config.max_body_bytes, timeout).await;
+        (head, result)
     }
 
     /// `GET url` with the bearer token, retried per the policy; 2xx bodies come back whole,
@@ -164,7 +185,7 @@ impl Client {
                 }
             }
             let started = Instant::now();
-            let result = self.get_once(url, &token, timeout).await;
+            let (head, result) = self.get_once(url, &token, timeout).await;
             if let Some(limiter) = &self.inner.limiter {
                 match &result {
                     Err(Error::Api(api)) if api.status == 429 => {
@@ -174,10 +195,11 @@ impl Client {
                     Err(_) => {}
                 }
             }
-            let (status, request_id) = match &result {
-                Ok(received) => (Some(received.status), received.request_id.as_deref()),
-                Err(Error::Api(api)) => (Some(api.status), api.request_id.as_deref()),
-                Err(_) => (None, None),
+            // An error body's own request id wins over the header, as in the exception.
+            let (status, request_id) = match (&result, &head) {
+                (Err(Error::Api(api)), _) => (Some(api.status), api.request_id.as_deref()),
+                (_, Some((status, request_id))) => (Some(*status), request_id.as_deref()),
+                (_, None) => (None, None),
             };
             self.inner.observer.request(&RequestEvent {
                 method: "GET",
