@@ -40,7 +40,8 @@ def test_every_item_once_tagged_with_its_workspace_and_item(make_emulator, concu
     assert sorted((r.workspace_id, r.item_id) for r in results) == sorted(pairs)
     for result in results:
         assert isinstance(result, ItemJobInstances)
-        assert result.ok and result.error is None
+        assert result.ok
+        assert result.error is None
         result.raise_for_error()
         stored = emu.job_instances(result.workspace_id, result.item_id)
         if as_dict:
@@ -117,9 +118,9 @@ def test_invalid_targets_raise_before_any_request(emulator):
     client = make_client(emulator)
     good = (str(uuid.uuid4()), str(uuid.uuid4()))
     for bad in ([good, ("not-a-guid", good[1])], [good, (good[0],)], [good, 42]):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="GUID|pairs"):
             client.list_job_instances_many(bad)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="concurrency"):
         client.list_job_instances_many([good], concurrency=0)
     assert emulator.requests == []
 
@@ -178,7 +179,7 @@ def test_workspace_that_cannot_be_enumerated_is_one_error_result(emulator):
     assert result.item_id is None
     assert isinstance(result.error, NotFoundError)
     assert result.error.error_code == "WorkspaceNotFound"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="GUID"):
         make_client(emulator).list_workspace_job_instances("nope")
 
 
@@ -192,7 +193,8 @@ def test_client_rate_limit_keeps_a_fan_out_within_the_servers_quota(make_emulato
     started = time.monotonic()
     results = list(client.list_job_instances_many(pairs, concurrency=16))
     elapsed = time.monotonic() - started
-    assert all(r.ok for r in results) and len(results) == 30
+    assert all(r.ok for r in results)
+    assert len(results) == 30
     statuses = [r["status"] for r in emu.requests]
     assert statuses.count(429) == 0
     assert len(statuses) == 30
@@ -221,7 +223,8 @@ def test_adaptive_limiter_pauses_everyone_after_a_429(make_emulator):
     emu.set_quota(5, 1.0)
     client = make_client(emu, rate_limit=100, rate_limit_period=1.0, max_retries=10)
     results = list(client.list_job_instances_many(pairs, concurrency=8))
-    assert all(r.ok for r in results) and len(results) == 20
+    assert all(r.ok for r in results)
+    assert len(results) == 20
     throttled = [r for r in emu.requests if r["status"] == 429]
     # Without adaptation each of the ~4 windows would see up to 8 concurrent 429s plus
     # retries; with it, the 429s are bounded by the in-flight requests of the first burst.
@@ -244,7 +247,8 @@ def test_the_limit_is_shared_by_all_calls_of_one_client(make_emulator):
         return await asyncio.gather(*(drain(f) for f in fans))
 
     a, b = asyncio.run(main())
-    assert all(r.ok for r in a + b) and len(a + b) == 12
+    assert all(r.ok for r in a + b)
+    assert len(a + b) == 12
     assert [r["status"] for r in emu.requests].count(429) == 0
 
 
@@ -252,7 +256,7 @@ def test_rate_limit_settings_are_validated_and_visible(emulator):
     client = JobsClient(token=TOKEN, base_url=emulator.base_url)
     assert (client.rate_limit, client.rate_limit_period) == (200, 60.0)
     assert JobsClient(token=TOKEN, rate_limit=None).rate_limit is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="rate_limit"):
         JobsClient(token=TOKEN, rate_limit=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="rate_limit_period"):
         JobsClient(token=TOKEN, rate_limit_period=0)
