@@ -118,7 +118,7 @@ def test_invalid_targets_raise_before_any_request(emulator):
     client = make_client(emulator)
     good = (str(uuid.uuid4()), str(uuid.uuid4()))
     for bad in ([good, ("not-a-guid", good[1])], [good, (good[0],)], [good, 42]):
-        with pytest.raises(ValueError, match="GUID|pairs"):
+        with pytest.raises(ValueError, match=r"GUID|pairs"):
             client.list_job_instances_many(bad)
     with pytest.raises(ValueError, match="concurrency"):
         client.list_job_instances_many([good], concurrency=0)
