@@ -3,18 +3,21 @@
 import datetime
 import os
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, Literal, Protocol, TypeVar, final, overload
 
 from typing_extensions import Self
 
 from fabric_jobs.enums import InvokeType, JobStatus
+from fabric_jobs.errors import FabricError
 
 __all__ = [
     "ErrorDetail",
     "ErrorResponse",
     "FabricEmulator",
+    "ItemJobInstances",
     "JobInstance",
+    "JobInstanceFanOut",
     "JobInstancePager",
     "JobsClient",
     "Page",
@@ -161,6 +164,34 @@ class Ready:
     def close(self) -> None: ...
 
 @final
+class ItemJobInstances(Generic[_T]):
+    @property
+    def workspace_id(self) -> str: ...
+    @property
+    def item_id(self) -> str | None: ...
+    @property
+    def item_type(self) -> str | None: ...
+    @property
+    def item_name(self) -> str | None: ...
+    @property
+    def job_instances(self) -> list[_T]: ...
+    @property
+    def error(self) -> FabricError | None: ...
+    @property
+    def ok(self) -> bool: ...
+    def raise_for_error(self) -> None: ...
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[_T]: ...
+
+@final
+class JobInstanceFanOut(Generic[_T]):
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> ItemJobInstances[_T]: ...
+    def __aiter__(self) -> Self: ...
+    async def __anext__(self) -> ItemJobInstances[_T]: ...
+    def close(self) -> None: ...
+
+@final
 class JobsClient:
     def __new__(
         cls,
@@ -176,6 +207,8 @@ class JobsClient:
         retry_backoff: float = 1.0,
         max_body_bytes: int = 67108864,
         ca_bundle: str | os.PathLike[str] | None = None,
+        rate_limit: int | None = 200,
+        rate_limit_period: float = 60.0,
     ) -> JobsClient: ...
     @property
     def base_url(self) -> str: ...
@@ -187,6 +220,10 @@ class JobsClient:
     def max_retries(self) -> int: ...
     @property
     def max_retry_wait(self) -> float: ...
+    @property
+    def rate_limit(self) -> int | None: ...
+    @property
+    def rate_limit_period(self) -> float: ...
     @overload
     def list_item_job_instances(
         self,
@@ -194,6 +231,8 @@ class JobsClient:
         item_id: _Id,
         as_dict: Literal[False] = False,
         continuation_token: str | None = None,
+        *,
+        prefetch: int = 1,
     ) -> JobInstancePager[JobInstance]: ...
     @overload
     def list_item_job_instances(
@@ -202,6 +241,8 @@ class JobsClient:
         item_id: _Id,
         as_dict: Literal[True],
         continuation_token: str | None = None,
+        *,
+        prefetch: int = 1,
     ) -> JobInstancePager[_WireDict]: ...
     @overload
     def list_item_job_instances(
@@ -210,7 +251,60 @@ class JobsClient:
         item_id: _Id,
         as_dict: bool = False,
         continuation_token: str | None = None,
+        *,
+        prefetch: int = 1,
     ) -> JobInstancePager[JobInstance | _WireDict]: ...
+    @overload
+    def list_job_instances_many(
+        self,
+        targets: Iterable[tuple[_Id, _Id]],
+        *,
+        concurrency: int = 8,
+        as_dict: Literal[False] = False,
+    ) -> JobInstanceFanOut[JobInstance]: ...
+    @overload
+    def list_job_instances_many(
+        self,
+        targets: Iterable[tuple[_Id, _Id]],
+        *,
+        concurrency: int = 8,
+        as_dict: Literal[True],
+    ) -> JobInstanceFanOut[_WireDict]: ...
+    @overload
+    def list_job_instances_many(
+        self,
+        targets: Iterable[tuple[_Id, _Id]],
+        *,
+        concurrency: int = 8,
+        as_dict: bool = False,
+    ) -> JobInstanceFanOut[JobInstance | _WireDict]: ...
+    @overload
+    def list_workspace_job_instances(
+        self,
+        workspace_id: _Id,
+        item_type: str | None = None,
+        *,
+        concurrency: int = 8,
+        as_dict: Literal[False] = False,
+    ) -> JobInstanceFanOut[JobInstance]: ...
+    @overload
+    def list_workspace_job_instances(
+        self,
+        workspace_id: _Id,
+        item_type: str | None = None,
+        *,
+        concurrency: int = 8,
+        as_dict: Literal[True],
+    ) -> JobInstanceFanOut[_WireDict]: ...
+    @overload
+    def list_workspace_job_instances(
+        self,
+        workspace_id: _Id,
+        item_type: str | None = None,
+        *,
+        concurrency: int = 8,
+        as_dict: bool = False,
+    ) -> JobInstanceFanOut[JobInstance | _WireDict]: ...
 
 @final
 class FabricEmulator:

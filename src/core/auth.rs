@@ -128,7 +128,9 @@ impl TokenCache {
                 expires_on: fetched.expires_on,
             }),
             Err(error) => Err(Error::Credential {
-                message: format!("the token provider returned an unusable token: {error}"),
+                message: format!(
+                    "the credential or token_provider returned an unusable token: {error}"
+                ),
                 cause: None,
             }),
         }

@@ -4,9 +4,10 @@ use crate::core::auth::{TokenCache, TokenProvider};
 use crate::core::config::ClientConfig;
 use crate::core::error::{Error, Result};
 use crate::core::ids::parse_guid;
+use crate::core::limiter::RateLimiter;
 use crate::core::observe::{Observer, RequestEvent, RetryEvent};
 use crate::core::paging::Pager;
-use crate::core::response::{receive, transport_error, Received};
+use crate::core::response::{describe_chain, receive, transport_error, Received};
 use crate::core::retry::retryable;
 use crate::core::secret::Secret;
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,7 @@ struct Inner {
     tokens: TokenCache,
     observer: Arc<dyn Observer>,
     root_certificates: Vec<reqwest::Certificate>,
+    limiter: Option<RateLimiter>,
     /// The reqwest client and the pid that built it: a forked child must not reuse the
     /// parent's pool (its connections and runtime threads are not there).
     http: Mutex<Option<(u32, reqwest::Client)>>,
@@ -41,8 +43,9 @@ fn read_ca_bundle(config: &ClientConfig) -> Result<Vec<reqwest::Certificate>> {
     })?;
     let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
         Error::InvalidArgument(format!(
-            "ca_bundle {} is not a PEM certificate bundle: {e}",
-            path.display()
+            "ca_bundle {} is not a PEM certificate bundle: {}",
+            path.display(),
+            describe_chain(&e)
         ))
     })?;
     if certificates.is_empty() {
@@ -68,6 +71,7 @@ impl Client {
         let root_certificates = read_ca_bundle(&config)?;
         Ok(Self {
             inner: Arc::new(Inner {
+                limiter: config.rate_limit.map(RateLimiter::new),
                 config,
                 tokens: TokenCache::new(provider),
                 observer,
@@ -106,21 +110,42 @@ impl Client {
         Ok(client)
     }
 
-    /// One attempt: send, read the whole body, classify.
-    async fn get_once(&self, url: &Url, token: &Secret, timeout: Duration) -> Result<Received> {
+    /// One attempt: send, read the whole body, classify. Also returns the status and request
+    /// id whenever a response head arrived, for the log (even if the body then failed).
+    async fn get_once(
+        &self,
+        url: &Url,
+        token: &Secret,
+        timeout: Duration,
+    ) -> (Option<(u16, Option<String>)>, Result<Received>) {
         let shown_url = url.as_str();
-        let response = self
-            .http()?
+        let http = match self.http() {
+            Ok(http) => http,
+            Err(error) => return (None, Err(error)),
+        };
+        let sent = http
             .get(url.clone())
             .bearer_auth(token.expose())
             .header(reqwest::header::ACCEPT, "application/json")
             .timeout(timeout)
             .send()
-            .await
-            .map_err(|e| transport_error(&e, shown_url, timeout))?;
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => return (None, Err(transport_error(&e, shown_url, timeout))),
+        };
+        let head = Some((
+            response.status().as_u16(),
+            response
+                .headers()
+                .get("RequestId")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        ));
         let config = &self.inner.config;
         // The body read shares the attempt's time budget with the send.
-        receive(response, "GET", shown_url, config.max_body_bytes, timeout).await
+        let result = receive(response, "GET", shown_url, config.max_body_bytes, timeout).await;
+        (head, result)
     }
 
     /// `GET url` with the bearer token, retried per the policy; 2xx bodies come back whole,
@@ -149,12 +174,32 @@ impl Client {
                     deadline_bound = true;
                 }
             }
+            if let Some(limiter) = &self.inner.limiter {
+                match deadline {
+                    Some((end, total)) => {
+                        tokio::time::timeout_at(end.into(), limiter.acquire())
+                            .await
+                            .map_err(|_| deadline_error(total))?;
+                    }
+                    None => limiter.acquire().await,
+                }
+            }
             let started = Instant::now();
-            let result = self.get_once(url, &token, timeout).await;
-            let (status, request_id) = match &result {
-                Ok(received) => (Some(received.status), received.request_id.as_deref()),
-                Err(Error::Api(api)) => (Some(api.status), api.request_id.as_deref()),
-                Err(_) => (None, None),
+            let (head, result) = self.get_once(url, &token, timeout).await;
+            if let Some(limiter) = &self.inner.limiter {
+                match &result {
+                    Err(Error::Api(api)) if api.status == 429 => {
+                        limiter.throttled(api.retry_after.map(Duration::from_secs_f64))
+                    }
+                    Ok(_) => limiter.succeeded(),
+                    Err(_) => {}
+                }
+            }
+            // An error body's own request id wins over the header, as in the exception.
+            let (status, request_id) = match (&result, &head) {
+                (Err(Error::Api(api)), _) => (Some(api.status), api.request_id.as_deref()),
+                (_, Some((status, request_id))) => (Some(*status), request_id.as_deref()),
+                (_, None) => (None, None),
             };
             self.inner.observer.request(&RequestEvent {
                 method: "GET",
@@ -210,6 +255,16 @@ impl Client {
         let base = self.inner.config.base_url.as_str().trim_end_matches('/');
         Url::parse(&format!("{base}/{path}"))
             .map_err(|e| Error::InvalidArgument(format!("cannot build a URL for {path}: {e}")))
+    }
+
+    /// A pager over `GET /workspaces/{workspace}/items[?type=...]` (the Core "List Items" API).
+    pub fn list_items(&self, workspace_id: &str, item_type: Option<&str>) -> Result<Pager> {
+        let workspace = parse_guid("workspace_id", workspace_id)?;
+        let mut url = self.endpoint(&format!("workspaces/{workspace}/items"))?;
+        if let Some(item_type) = item_type {
+            url.query_pairs_mut().append_pair("type", item_type);
+        }
+        Ok(Pager::new(self.clone(), url, None))
     }
 
     /// A pager over `GET /workspaces/{workspace}/items/{item}/jobs/instances`.

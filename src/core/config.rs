@@ -1,6 +1,7 @@
 //! Client settings, validated once at construction.
 
 use crate::core::error::{Error, Result};
+use crate::core::limiter::RateLimit;
 use crate::core::retry::RetryPolicy;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,7 +24,15 @@ pub struct ClientConfig {
     pub max_body_bytes: usize,
     /// Extra trusted root certificates (PEM), for private CAs and TLS-inspecting proxies.
     pub ca_bundle: Option<PathBuf>,
+    /// Client-side rate limit shared by all calls; `None` turns it off.
+    pub rate_limit: Option<RateLimit>,
 }
+
+/// Fabric's documented Job Scheduler quota: 200 calls per minute per identity.
+pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit {
+    calls: 200,
+    period: Duration::from_secs(60),
+};
 
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
@@ -74,6 +83,7 @@ impl ClientConfig {
             retry: RetryPolicy::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             ca_bundle: None,
+            rate_limit: Some(DEFAULT_RATE_LIMIT),
         })
     }
 
@@ -91,6 +101,15 @@ impl ClientConfig {
         positive("timeout", self.timeout)?;
         if let Some(deadline) = self.deadline {
             positive("deadline", deadline)?;
+        }
+        if let Some(limit) = self.rate_limit {
+            positive("rate_limit_period", limit.period)?;
+            if limit.calls == 0 {
+                return Err(Error::InvalidArgument(
+                    "rate_limit must be at least 1 call per period (or None to turn it off)"
+                        .to_owned(),
+                ));
+            }
         }
         if self.max_body_bytes == 0 {
             return Err(Error::InvalidArgument(

@@ -19,7 +19,12 @@ pub enum Error {
 
     /// The request could not be sent or the connection broke before a full response arrived.
     #[error("could not reach {url}: {cause}. Check the network, proxy settings and base_url.")]
-    Connection { url: String, cause: String },
+    Connection {
+        url: String,
+        cause: String,
+        /// Retrying cannot help (the server's TLS certificate was rejected, say).
+        permanent: bool,
+    },
 
     /// No complete response within the configured timeout.
     #[error("no response from {url} within {:.1} s (timeout). Retry, or raise `timeout=`.", .after.as_secs_f64())]

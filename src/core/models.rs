@@ -55,6 +55,16 @@ pub struct ErrorResponse {
     pub extra: Map<String, Value>,
 }
 
+/// serde's derived `Deserialize` also accepts a JSON array in field order (`["id", ...]`);
+/// the API only ever sends objects, so anything else is refused up front.
+fn require_object(text: &str, what: &str) -> Result<(), String> {
+    if text.trim_start().starts_with('{') {
+        Ok(())
+    } else {
+        Err(format!("{what} is not a JSON object"))
+    }
+}
+
 /// Removes `key` from `map` if it holds a string; otherwise leaves it there (it stays in `extra`).
 fn take_string(map: &mut Map<String, Value>, key: &str) -> Option<String> {
     match map.get(key) {
@@ -229,8 +239,9 @@ struct JobInstanceFields {
 }
 
 impl JobInstance {
-    /// Parses one instance from its JSON text.
+    /// Parses one instance from its JSON text (a JSON object).
     pub fn from_json(text: &str) -> serde_json::Result<Self> {
+        require_object(text, "a job instance").map_err(serde::de::Error::custom)?;
         let f: JobInstanceFields = serde_json::from_str(text)?;
         Ok(Self {
             id: f.id,
@@ -278,6 +289,27 @@ impl PageItem for Value {
     }
 }
 
+/// An item of a workspace (`Item` of the Core "List Items" API), as far as fan-out needs it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Item {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default, rename = "type")]
+    pub item_type: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub workspace_id: Option<String>,
+}
+
+impl PageItem for Item {
+    fn from_raw(raw: &RawValue) -> serde_json::Result<Self> {
+        require_object(raw.get(), "an item").map_err(serde::de::Error::custom)?;
+        serde_json::from_str(raw.get())
+    }
+}
+
 /// One page of a listing, with its continuation normalised (absent, null and "" all mean none).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
@@ -305,6 +337,7 @@ impl<T: PageItem> Page<T> {
     /// Parses a page body. The error text says what was wrong, for `Error::InvalidResponse`.
     pub fn parse(body: &[u8]) -> Result<Self, String> {
         let text = std::str::from_utf8(body).map_err(|e| format!("body is not UTF-8: {e}"))?;
+        require_object(text, "the body").map_err(|e| format!("{e}, so not a page of results"))?;
         let wire: WirePage<'_> = serde_json::from_str(text)
             .map_err(|e| format!("body is not a page of results: {e}"))?;
         let raw_items = wire
@@ -409,6 +442,10 @@ mod tests {
             (b"{\"value\": [], \"continuationToken\": 5}", "not a page"),
             (b"{\"value\": [", "not a page"),
             (b"\xff\xfe", "UTF-8"),
+            // serde would read these as {value, continuationToken} in field order.
+            (b"[[{\"id\": \"x\"}]]", "not a JSON object"),
+            (b"[[], \"LDAyLDIsMA%3D%3D\"]", "not a JSON object"),
+            (b"{\"value\": [[\"id\", \"itemId\"]]}", "item 0"),
         ] {
             let err = Page::<JobInstance>::parse(body).unwrap_err();
             assert!(err.contains(expected), "{err} should mention {expected}");

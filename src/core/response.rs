@@ -53,14 +53,29 @@ pub fn describe_chain(error: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// A TLS failure somewhere in the chain (an untrusted or mismatched certificate, a failed
+/// handshake): the same request would fail the same way again.
+fn is_tls_failure(cause: &(dyn std::error::Error + 'static)) -> bool {
+    if cause.downcast_ref::<rustls::Error>().is_some() {
+        return true;
+    }
+    // `io::Error::source()` skips the error it wraps, so look inside explicitly.
+    cause
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+}
+
 /// Maps a reqwest failure to `Timeout` or `Connection`.
 pub fn transport_error(error: &reqwest::Error, url: &str, timeout: std::time::Duration) -> Error {
     let mut timed_out = error.is_timeout();
+    let mut permanent = false;
     let mut source = error.source();
     while let Some(cause) = source {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
         }
+        permanent |= is_tls_failure(cause);
         source = cause.source();
     }
     if timed_out {
@@ -77,6 +92,7 @@ pub fn transport_error(error: &reqwest::Error, url: &str, timeout: std::time::Du
         Error::Connection {
             url: url.to_owned(),
             cause,
+            permanent,
         }
     }
 }

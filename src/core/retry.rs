@@ -80,7 +80,11 @@ pub fn retryable(error: &Error, idempotent: bool) -> Option<Retryable> {
                 server_wait,
             })
         }
-        Error::Connection { cause, .. } if idempotent => Some(Retryable {
+        Error::Connection {
+            cause,
+            permanent: false,
+            ..
+        } if idempotent => Some(Retryable {
             reason: format!("connection failed: {cause}"),
             server_wait: None,
         }),
@@ -130,9 +134,16 @@ mod tests {
         let conn = Error::Connection {
             url: "u".into(),
             cause: "reset".into(),
+            permanent: false,
         };
         assert!(retryable(&conn, true).is_some());
         assert!(retryable(&conn, false).is_none());
+        let untrusted_certificate = Error::Connection {
+            url: "u".into(),
+            cause: "invalid peer certificate: UnknownIssuer".into(),
+            permanent: true,
+        };
+        assert!(retryable(&untrusted_certificate, true).is_none());
         let invalid = Error::InvalidResponse {
             url: "u".into(),
             request_id: None,

@@ -70,7 +70,10 @@ fn read_token(context: &str, value: &Bound<'_, PyAny>) -> Result<AccessToken> {
                     .name()
                     .map(|n| n.to_string())
                     .unwrap_or_default();
-                return Err(malformed(context, &format!("a {type_name}")));
+                return Err(malformed(
+                    context,
+                    &format!("an object of type {type_name}"),
+                ));
             }
         }
     };

@@ -6,9 +6,11 @@ mod client;
 mod convert;
 mod emulator;
 mod errors;
+mod fanout;
 mod logging;
 mod models;
 mod pager;
+mod rows;
 mod runtime;
 
 use pyo3::prelude::*;
@@ -19,6 +21,8 @@ mod _core {
     use super::client::JobsClient;
     #[pymodule_export]
     use super::emulator::FabricEmulator;
+    #[pymodule_export]
+    use super::fanout::{ItemJobInstances, JobInstanceFanOut};
     #[pymodule_export]
     use super::models::{ErrorDetail, ErrorResponse, JobInstance, Page, RelatedResource};
     #[pymodule_export]

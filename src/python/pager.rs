@@ -1,20 +1,23 @@
 //! The iterators returned by `list_item_job_instances`: items (sync and async) and pages.
 //!
 //! Both directions drive the same core [`Pager`]; only page boundaries go through the runtime.
-//! Items of a received page wait in a buffer and are handed out without touching it.
+//! Items of a received page wait in a buffer and are handed out without touching it. With
+//! `prefetch=N` a producer task fetches up to N pages ahead while Python consumes.
 
-use crate::core::models::{JobInstance as CoreJobInstance, Page as CorePage};
+use crate::core::error::Error;
 use crate::core::paging::Pager;
 use crate::python::errors::to_py_err;
-use crate::python::models::{JobInstance, Page};
+use crate::python::models::Page;
+use crate::python::rows::{next_rows, Rows};
 use crate::python::runtime::{awaitable, wait_for};
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
-use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
 
 /// A page converted to Python objects.
 pub struct ReceivedPage {
@@ -22,15 +25,56 @@ pub struct ReceivedPage {
     continuation_token: Option<String>,
 }
 
+/// Where the next page comes from.
+enum Feed {
+    /// Fetched on demand (`prefetch=0`), or between a failure and the next attempt.
+    Idle(Box<Pager>),
+    /// A producer task fetches up to `prefetch` pages ahead into this channel.
+    Streaming(mpsc::Receiver<Fetched>),
+    Finished,
+}
+
+enum Fetched {
+    Page {
+        rows: Rows,
+        continuation_token: Option<String>,
+    },
+    /// The producer stopped at a failed page and hands the pager back, still pointing at it.
+    Failed { error: Error, pager: Box<Pager> },
+}
+
+/// Fetches pages ahead of the consumer: a slot is reserved before each request, so at most
+/// `capacity` pages are in flight or waiting, and nothing more is requested once nobody reads.
+async fn produce(mut pager: Box<Pager>, pages: mpsc::Sender<Fetched>, as_dict: bool) {
+    loop {
+        let Ok(slot) = pages.reserve().await else {
+            return;
+        };
+        match next_rows(&mut pager, as_dict).await {
+            Ok(Some(rows)) => slot.send(Fetched::Page {
+                rows,
+                continuation_token: pager.continuation_token(),
+            }),
+            Ok(None) => return,
+            Err(error) => {
+                slot.send(Fetched::Failed { error, pager });
+                return;
+            }
+        }
+    }
+}
+
 /// What one listing shares between its item iterator, its page iterator and in-flight requests.
 pub struct Listing {
-    engine: tokio::sync::Mutex<Pager>,
+    feed: tokio::sync::Mutex<Feed>,
+    producer: Mutex<Option<AbortHandle>>,
     /// Items of received pages not yet handed out.
     buffer: Mutex<VecDeque<Py<PyAny>>>,
-    /// The engine's continuation token, readable while a request holds the engine.
+    /// The token that resumes after the last page handed to the caller.
     continuation_token: Mutex<Option<String>>,
     closed: AtomicBool,
     as_dict: bool,
+    prefetch: usize,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -39,42 +83,30 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn convert_page(
-    py: Python<'_>,
-    page: PageOfEither,
-    token: Option<String>,
-) -> PyResult<ReceivedPage> {
-    let items = match page {
-        PageOfEither::Objects(items) => items
-            .into_iter()
-            .map(|job| Py::new(py, JobInstance(job)).map(Py::into_any))
-            .collect::<PyResult<Vec<_>>>()?,
-        PageOfEither::Dicts(items) => items
-            .iter()
-            .map(|value| crate::python::convert::to_python(py, value).map(Bound::unbind))
-            .collect::<PyResult<Vec<_>>>()?,
-    };
-    Ok(ReceivedPage {
-        items,
-        continuation_token: token,
-    })
-}
-
-enum PageOfEither {
-    Objects(Vec<CoreJobInstance>),
-    Dicts(Vec<Value>),
+impl Drop for Listing {
+    fn drop(&mut self) {
+        self.stop_producer();
+    }
 }
 
 impl Listing {
-    pub fn new(engine: Pager, as_dict: bool) -> Arc<Self> {
+    pub fn new(engine: Pager, as_dict: bool, prefetch: usize) -> Arc<Self> {
         let token = engine.continuation_token();
         Arc::new(Self {
-            engine: tokio::sync::Mutex::new(engine),
+            feed: tokio::sync::Mutex::new(Feed::Idle(Box::new(engine))),
+            producer: Mutex::new(None),
             buffer: Mutex::new(VecDeque::new()),
             continuation_token: Mutex::new(token),
             closed: AtomicBool::new(false),
             as_dict,
+            prefetch,
         })
+    }
+
+    fn stop_producer(&self) {
+        if let Some(producer) = lock(&self.producer).take() {
+            producer.abort();
+        }
     }
 
     fn pop_buffered(&self) -> Option<Py<PyAny>> {
@@ -98,26 +130,53 @@ impl Listing {
         if self.is_closed() {
             return Ok(None);
         }
-        let mut engine = self.engine.lock().await;
-        let page = if self.as_dict {
-            engine
-                .next_page::<Value>()
-                .await
-                .map(|p| p.map(|CorePage { items, .. }| PageOfEither::Dicts(items)))
-        } else {
-            engine
-                .next_page::<CoreJobInstance>()
-                .await
-                .map(|p| p.map(|CorePage { items, .. }| PageOfEither::Objects(items)))
-        }
-        .map_err(to_py_err)?;
-        let token = engine.continuation_token();
-        drop(engine);
+        let mut feed = self.feed.lock().await;
+        // Every await below leaves `feed` valid, so a cancelled fetch loses nothing.
+        let (rows, token) = loop {
+            match &mut *feed {
+                Feed::Finished => return Ok(None),
+                Feed::Idle(pager) if self.prefetch == 0 => {
+                    let rows = next_rows(pager, self.as_dict).await.map_err(to_py_err)?;
+                    let token = pager.continuation_token();
+                    match rows {
+                        Some(rows) => break (rows, token),
+                        None => {
+                            *feed = Feed::Finished;
+                            return Ok(None);
+                        }
+                    }
+                }
+                Feed::Idle(_) => {
+                    if let Feed::Idle(pager) = std::mem::replace(&mut *feed, Feed::Finished) {
+                        let (pages, receiver) = mpsc::channel(self.prefetch);
+                        let producer = tokio::spawn(produce(pager, pages, self.as_dict));
+                        *lock(&self.producer) = Some(producer.abort_handle());
+                        *feed = Feed::Streaming(receiver);
+                    }
+                }
+                Feed::Streaming(receiver) => match receiver.recv().await {
+                    Some(Fetched::Page {
+                        rows,
+                        continuation_token,
+                    }) => break (rows, continuation_token),
+                    Some(Fetched::Failed { error, pager }) => {
+                        *feed = Feed::Idle(pager);
+                        return Err(to_py_err(error));
+                    }
+                    None => {
+                        *feed = Feed::Finished;
+                        return Ok(None);
+                    }
+                },
+            }
+        };
+        drop(feed);
         *lock(&self.continuation_token) = token.clone();
-        match page {
-            None => Ok(None),
-            Some(page) => Python::attach(|py| convert_page(py, page, token)).map(Some),
-        }
+        let items = Python::attach(|py| rows.into_python(py))?;
+        Ok(Some(ReceivedPage {
+            items,
+            continuation_token: token,
+        }))
     }
 
     /// The next item, fetching pages as needed; `None` at the end.
@@ -256,9 +315,11 @@ impl JobInstancePager {
         lock(&self.listing.continuation_token).clone()
     }
 
-    /// Stops the listing: no further requests; iteration ends.
+    /// Stops the listing: the request in flight (if any) is dropped, no further requests are
+    /// sent, and iteration ends.
     fn close(&self) {
         self.listing.closed.store(true, Ordering::SeqCst);
+        self.listing.stop_producer();
         lock(&self.listing.buffer).clear();
     }
 

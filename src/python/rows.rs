@@ -1,0 +1,45 @@
+//! A page's items in the form the caller asked for: typed objects or wire dicts.
+
+use crate::core::error::Result;
+use crate::core::models::JobInstance as CoreJobInstance;
+use crate::core::paging::Pager;
+use crate::python::convert::to_python;
+use crate::python::models::JobInstance;
+use pyo3::prelude::*;
+use serde_json::Value;
+
+/// Parsed items, still without Python objects (built off the GIL, converted with it).
+pub enum Rows {
+    Objects(Vec<CoreJobInstance>),
+    Dicts(Vec<Value>),
+}
+
+impl Rows {
+    pub fn into_python(self, py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
+        match self {
+            Rows::Objects(items) => items
+                .into_iter()
+                .map(|job| Py::new(py, JobInstance(job)).map(Py::into_any))
+                .collect(),
+            Rows::Dicts(items) => items
+                .iter()
+                .map(|value| to_python(py, value).map(Bound::unbind))
+                .collect(),
+        }
+    }
+}
+
+/// The next page of `pager` as rows; `None` at the end.
+pub async fn next_rows(pager: &mut Pager, as_dict: bool) -> Result<Option<Rows>> {
+    Ok(if as_dict {
+        pager
+            .next_page::<Value>()
+            .await?
+            .map(|page| Rows::Dicts(page.items))
+    } else {
+        pager
+            .next_page::<CoreJobInstance>()
+            .await?
+            .map(|page| Rows::Objects(page.items))
+    })
+}
