@@ -2,6 +2,10 @@
 
 Everything here talks real HTTP to the bundled emulator (``fabric_jobs.testing``); nothing is
 mocked. Helpers that are not fixtures live in ``_helpers.py``.
+
+Tests that inject a fault after consuming part of a listing list with ``prefetch=0``: with the
+default look-ahead the next page has already been requested by then (``test_prefetch.py``
+covers failures with look-ahead).
 """
 
 from __future__ import annotations
@@ -50,10 +54,11 @@ def make_emulator() -> Iterator[Callable[..., FabricEmulator]]:
 def client(emulator: FabricEmulator) -> JobsClient:
     """A client for ``emulator`` using the distinctive test token.
 
-    It does not retry: these tests check what a single response maps to. Retries, backoff
-    and throttling have their own tests (``test_retries.py``).
+    It does not retry and has no client-side rate limit: these tests check what a single
+    response maps to, and some list a thousand pages. Retries and throttling have their own
+    tests (``test_retries.py``), the rate limit too (``test_fanout.py``).
     """
-    return JobsClient(token=TOKEN, base_url=emulator.base_url, max_retries=0)
+    return JobsClient(token=TOKEN, base_url=emulator.base_url, max_retries=0, rate_limit=None)
 
 
 @pytest.fixture

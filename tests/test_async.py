@@ -209,7 +209,8 @@ async def test_async_iteration_continues_after_an_error(emulator, client, make_i
     emulator.set_page_size(4)
     item = make_item(10)
 
-    pager = client.list_item_job_instances(item.workspace_id, item.item_id)
+    # prefetch=0: the fault must hit page 2, which a prefetching pager has already requested.
+    pager = client.list_item_job_instances(item.workspace_id, item.item_id, prefetch=0)
     got = [await pager.__anext__() for _ in range(4)]
     emulator.fail_next(502)
     with pytest.raises(ServerError):
@@ -238,7 +239,7 @@ async def test_async_close_stops_the_listing(emulator, client, make_item):
     item = make_item(6)
     emulator.clear_requests()
 
-    pager = client.list_item_job_instances(item.workspace_id, item.item_id)
+    pager = client.list_item_job_instances(item.workspace_id, item.item_id, prefetch=0)
     await pager.__anext__()
     pager.close()
     assert [job async for job in pager] == []

@@ -151,7 +151,8 @@ def test_credential_refreshes_once_when_the_first_token_is_about_to_expire(emula
     )
     client = JobsClient(credential=credential, base_url=emulator.base_url, max_retries=0)
 
-    pager = client.list_item_job_instances(paged_item.workspace_id, paged_item.item_id)
+    # prefetch=0: the second request must not go out before the emulator's token changes.
+    pager = client.list_item_job_instances(paged_item.workspace_id, paged_item.item_id, prefetch=0)
     pages = pager.by_page()
     first = next(pages)
     assert credential.calls == 1

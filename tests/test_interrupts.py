@@ -378,7 +378,7 @@ async def test_cancelling_an_async_for_task_ends_it(emulator, client, make_item)
     received = []
 
     async def consume():
-        async for job in client.list_item_job_instances(*item_ids(item)):
+        async for job in client.list_item_job_instances(*item_ids(item), prefetch=0):
             received.append(job)
             if len(received) == 2:
                 emulator.hang_next()  # the second page never comes
@@ -480,6 +480,11 @@ def test_interpreter_exit_after_async_listings_does_not_crash():
 # --- breaking out, close(), dropping the pager ------------------------------------------------
 
 
+# The "no further request" tests below list with prefetch=0 so that "further" means exactly
+# one request; with look-ahead (the default prefetch=1) breaking out costs at most the one
+# request already in flight, which tests/test_prefetch.py checks.
+
+
 @pytest.fixture
 def five_pages(emulator, make_item):
     emulator.set_page_size(10)
@@ -489,7 +494,7 @@ def five_pages(emulator, make_item):
 
 
 def test_break_out_of_a_for_loop_sends_no_further_request(emulator, client, five_pages):
-    for job in client.list_item_job_instances(*item_ids(five_pages)):
+    for job in client.list_item_job_instances(*item_ids(five_pages), prefetch=0):
         assert job.id == five_pages.ids[0]
         break
     time.sleep(0.3)
@@ -497,7 +502,7 @@ def test_break_out_of_a_for_loop_sends_no_further_request(emulator, client, five
 
 
 def test_break_out_of_by_page_sends_no_further_request(emulator, client, five_pages):
-    for page in client.list_item_job_instances(*item_ids(five_pages)).by_page():
+    for page in client.list_item_job_instances(*item_ids(five_pages), prefetch=0).by_page():
         assert ids_of(page.items) == five_pages.ids[:10]
         break
     time.sleep(0.3)
@@ -506,7 +511,7 @@ def test_break_out_of_by_page_sends_no_further_request(emulator, client, five_pa
 
 @pytest.mark.asyncio
 async def test_break_out_of_async_for_sends_no_further_request(emulator, client, five_pages):
-    async for job in client.list_item_job_instances(*item_ids(five_pages)):
+    async for job in client.list_item_job_instances(*item_ids(five_pages), prefetch=0):
         assert job.id == five_pages.ids[0]
         break
     await asyncio.sleep(0.3)
@@ -515,7 +520,7 @@ async def test_break_out_of_async_for_sends_no_further_request(emulator, client,
 
 @pytest.mark.asyncio
 async def test_break_out_of_async_by_page_sends_no_further_request(emulator, client, five_pages):
-    async for page in client.list_item_job_instances(*item_ids(five_pages)).by_page():
+    async for page in client.list_item_job_instances(*item_ids(five_pages), prefetch=0).by_page():
         assert ids_of(page.items) == five_pages.ids[:10]
         break
     await asyncio.sleep(0.3)
@@ -523,7 +528,7 @@ async def test_break_out_of_async_by_page_sends_no_further_request(emulator, cli
 
 
 def test_close_mid_page_ends_iteration_without_requests(emulator, client, five_pages):
-    pager = client.list_item_job_instances(*item_ids(five_pages))
+    pager = client.list_item_job_instances(*item_ids(five_pages), prefetch=0)
     assert next(pager).id == five_pages.ids[0]
     pager.close()
     # Nine items of the first page were still buffered: close() discards them too.
@@ -536,7 +541,7 @@ def test_close_mid_page_ends_iteration_without_requests(emulator, client, five_p
 
 
 def test_close_at_a_page_boundary_ends_iteration_without_requests(emulator, client, five_pages):
-    pager = client.list_item_job_instances(*item_ids(five_pages))
+    pager = client.list_item_job_instances(*item_ids(five_pages), prefetch=0)
     pages = pager.by_page()
     assert ids_of(next(pages).items) == five_pages.ids[:10]
     pager.close()
@@ -548,7 +553,7 @@ def test_close_at_a_page_boundary_ends_iteration_without_requests(emulator, clie
 
 
 def test_close_before_iteration_sends_nothing(emulator, client, five_pages):
-    pager = client.list_item_job_instances(*item_ids(five_pages))
+    pager = client.list_item_job_instances(*item_ids(five_pages), prefetch=0)
     pager.close()
     assert list(pager) == []
     assert list(pager.by_page()) == []
@@ -558,7 +563,7 @@ def test_close_before_iteration_sends_nothing(emulator, client, five_pages):
 
 @pytest.mark.asyncio
 async def test_close_ends_async_iteration_without_requests(emulator, client, five_pages):
-    pager = client.list_item_job_instances(*item_ids(five_pages))
+    pager = client.list_item_job_instances(*item_ids(five_pages), prefetch=0)
     assert (await pager.__anext__()).id == five_pages.ids[0]
     pager.close()
     with pytest.raises(StopAsyncIteration):
@@ -574,7 +579,7 @@ async def test_close_ends_async_iteration_without_requests(emulator, client, fiv
 
 
 def test_deleting_the_pager_mid_listing_sends_no_more_requests(emulator, client, five_pages):
-    pager = client.list_item_job_instances(*item_ids(five_pages))
+    pager = client.list_item_job_instances(*item_ids(five_pages), prefetch=0)
     assert next(pager).id == five_pages.ids[0]
     del pager
     gc.collect()
@@ -588,7 +593,7 @@ def test_deleting_the_pager_mid_listing_sends_no_more_requests(emulator, client,
 async def test_deleting_an_async_pager_mid_listing_sends_no_more_requests(
     emulator, client, five_pages
 ):
-    pager = client.list_item_job_instances(*item_ids(five_pages))
+    pager = client.list_item_job_instances(*item_ids(five_pages), prefetch=0)
     pages = pager.by_page()
     assert ids_of((await pages.__anext__()).items) == five_pages.ids[:10]
     del pager, pages

@@ -411,7 +411,7 @@ def test_token_never_in_a_credential_error(emulator, make_item, debug_logs):
     item = make_item(5)
     vault = _FailingVault()
     client = JobsClient(token_provider=vault, base_url=emulator.base_url, max_retries=0)
-    pager = client.list_item_job_instances(item.workspace_id, item.item_id)
+    pager = client.list_item_job_instances(item.workspace_id, item.item_id, prefetch=0)
     got = [next(pager), next(pager)]  # page 1 with the provider's token
 
     emulator.fail_next(401, "TokenExpired")

@@ -333,7 +333,7 @@ def test_resume_from_the_pager_continuation_token(emulator, client, make_item):
     item = make_item(10)
     emulator.clear_requests()
 
-    pager = client.list_item_job_instances(item.workspace_id, item.item_id)
+    pager = client.list_item_job_instances(item.workspace_id, item.item_id, prefetch=0)
     first_page = []
     for page in pager.by_page():
         first_page = page.items
@@ -413,7 +413,7 @@ def test_a_failed_page_is_retried_by_the_next_call(emulator, client, make_item):
     item = make_item(12)
     emulator.clear_requests()
 
-    pages = client.list_item_job_instances(item.workspace_id, item.item_id).by_page()
+    pages = client.list_item_job_instances(item.workspace_id, item.item_id, prefetch=0).by_page()
     first = next(pages)
     token = pages.continuation_token
     emulator.fail_next(503)
@@ -434,7 +434,7 @@ def test_item_iteration_continues_after_an_error(emulator, client, make_item):
     emulator.set_page_size(4)
     item = make_item(9)
 
-    pager = client.list_item_job_instances(item.workspace_id, item.item_id)
+    pager = client.list_item_job_instances(item.workspace_id, item.item_id, prefetch=0)
     got = [next(pager) for _ in range(4)]
     emulator.fail_next(500)
     with pytest.raises(ServerError):
@@ -448,7 +448,7 @@ def test_close_stops_the_listing(emulator, client, make_item):
     item = make_item(9)
     emulator.clear_requests()
 
-    pager = client.list_item_job_instances(item.workspace_id, item.item_id)
+    pager = client.list_item_job_instances(item.workspace_id, item.item_id, prefetch=0)
     next(pager)
     pager.close()
     assert list(pager) == []

@@ -78,7 +78,11 @@ def test_429_mid_listing_is_retried_without_duplicates(emulator, make_item):
     item = make_item(12)
     emulator.clear_requests()
 
-    pages = make_client(emulator).list_item_job_instances(item.workspace_id, item.item_id).by_page()
+    pages = (
+        make_client(emulator)
+        .list_item_job_instances(item.workspace_id, item.item_id, prefetch=0)
+        .by_page()
+    )
     first = next(pages)
     emulator.fail_next(429, headers={"Retry-After": "0"})
     rest = list(pages)
@@ -211,7 +215,9 @@ def test_broken_page_mid_listing_is_retried(emulator, make_item, fault):
     item = make_item(14)
     emulator.clear_requests()
 
-    pager = make_client(emulator).list_item_job_instances(item.workspace_id, item.item_id)
+    pager = make_client(emulator).list_item_job_instances(
+        item.workspace_id, item.item_id, prefetch=0
+    )
     got = [next(pager) for _ in range(5)]  # exactly page 1
     getattr(emulator, f"{fault}_next")(2)  # page 2 breaks twice
     got.extend(pager)
@@ -394,7 +400,7 @@ async def test_same_async_pager_continues_after_a_failure(emulator, make_item):
     emulator.clear_requests()
 
     pager = make_client(emulator, max_retries=0).list_item_job_instances(
-        item.workspace_id, item.item_id
+        item.workspace_id, item.item_id, prefetch=0
     )
     got: list = []
     for _ in range(7):
@@ -440,7 +446,7 @@ async def test_same_async_page_iterator_continues_after_a_failure(emulator, make
 
     pages = (
         make_client(emulator, max_retries=0)
-        .list_item_job_instances(item.workspace_id, item.item_id)
+        .list_item_job_instances(item.workspace_id, item.item_id, prefetch=0)
         .by_page()
     )
     got = [await pages.__anext__(), await pages.__anext__()]

@@ -120,7 +120,7 @@ def test_truncated_json_names_its_own_request(emulator, make_item):
     item = make_item(10)
     real = json.dumps({"value": item.instances[4:8], "continuationToken": "x"})
     pager = make_client(emulator, max_retries=0).list_item_job_instances(
-        item.workspace_id, item.item_id
+        item.workspace_id, item.item_id, prefetch=0
     )
     got = [next(pager) for _ in range(4)]
     request_id = serve_once(emulator, real[: len(real) // 2])
@@ -209,7 +209,7 @@ def test_absurd_item_on_page_two_keeps_page_one(emulator, make_item):
     item = make_item(10)
     for as_dict in (False, True):
         pager = make_client(emulator, max_retries=0).list_item_job_instances(
-            item.workspace_id, item.item_id, as_dict=as_dict
+            item.workspace_id, item.item_id, as_dict=as_dict, prefetch=0
         )
         got = [next(pager) for _ in range(4)]
         bad_page = {"value": [wire_job(5, status={"x": 1}), wire_job(6, id=6)]}

@@ -10,6 +10,8 @@ See :mod:`fabric_jobs.errors` for the exception tree.
 
 from __future__ import annotations
 
+import atexit
+
 from fabric_jobs._core import (
     ErrorDetail,
     ErrorResponse,
@@ -22,6 +24,7 @@ from fabric_jobs._core import (
     PageIterator,
     RelatedResource,
     __version__,
+    _shutdown_runtime,
 )
 from fabric_jobs.enums import InvokeType, JobStatus
 from fabric_jobs.errors import (
@@ -70,3 +73,7 @@ __all__ = [
     "ThrottledError",
     "__version__",
 ]
+
+# Stop the I/O runtime before the interpreter finalises: a runtime thread that touches Python
+# during finalisation crashes the process (seen after async listings at exit).
+atexit.register(_shutdown_runtime)

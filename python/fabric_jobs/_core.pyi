@@ -25,9 +25,12 @@ __all__ = [
     "Ready",
     "RelatedResource",
     "__version__",
+    "_shutdown_runtime",
 ]
 
 __version__: str
+
+def _shutdown_runtime() -> None: ...
 
 _Id = str | uuid.UUID
 _T = TypeVar("_T")

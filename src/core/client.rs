@@ -186,13 +186,19 @@ impl Client {
             }
             let started = Instant::now();
             let (head, result) = self.get_once(url, &token, timeout).await;
+            // A 429 without Retry-After: the backoff picks the wait, for this request's retry
+            // and for the pause of every other call alike.
+            let mut backoff_wait = None;
             if let Some(limiter) = &self.inner.limiter {
                 match &result {
                     Err(Error::Api(api)) if api.status == 429 => {
-                        limiter.throttled(api.retry_after.map(Duration::from_secs_f64))
+                        let pause = match api.retry_after {
+                            Some(seconds) => Duration::from_secs_f64(seconds),
+                            None => *backoff_wait.insert(backoff.next_wait()),
+                        };
+                        limiter.throttled(Some(pause));
                     }
-                    Ok(_) => limiter.succeeded(),
-                    Err(_) => {}
+                    _ => {}
                 }
             }
             // An error body's own request id wins over the header, as in the exception.
@@ -227,7 +233,10 @@ impl Client {
             if retries >= policy.max_retries {
                 return Err(error);
             }
-            let wait = why.server_wait.unwrap_or_else(|| backoff.next_wait());
+            let wait = why
+                .server_wait
+                .or(backoff_wait)
+                .unwrap_or_else(|| backoff.next_wait());
             if wait > policy.max_retry_wait {
                 // Do not sleep for an unbounded time; the error carries `retry_after`.
                 return Err(error);

@@ -1,13 +1,14 @@
-//! A client-side limit on request rate, shared by every call of one client, that adapts to
-//! what the service allows.
+//! A client-side limit on request rate, shared by every call of one client, that backs off
+//! together when the service throttles.
 //!
 //! Fabric's Job Scheduler quota (200 calls per minute per identity) is a fixed window. A sliding
 //! log of the last `calls` send times never puts more than `calls` requests into any window of
 //! `period`, so it can never exceed a fixed window either, while still letting small workloads go
 //! at full speed (a token bucket refilling evenly would either allow bursts that overrun a fixed
-//! window or slow every small listing down). On a 429 all calls pause until `Retry-After`, and
-//! the allowance drops to what went through in the last window; each success earns it back
-//! (additive increase), up to the configured limit.
+//! window or slow every small listing down). When the service answers 429 anyway (another
+//! process uses the same identity, say), every call of the client pauses until `Retry-After`
+//! (or the retry's backoff when there is none) instead of each one hammering on its own, and the
+//! rejected call does not use up the window.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -31,13 +32,21 @@ pub struct RateLimiter {
     state: Mutex<State>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct State {
     /// Send times inside the current window, oldest first.
     sent: VecDeque<Instant>,
-    /// The adaptive allowance per window, `1..=limit.calls`.
-    allowance: f64,
     paused_until: Option<Instant>,
+}
+
+/// Drops the times that left the window.
+fn prune(times: &mut VecDeque<Instant>, now: Instant, window: Duration) {
+    while times
+        .front()
+        .is_some_and(|&t| now.duration_since(t) >= window)
+    {
+        times.pop_front();
+    }
 }
 
 impl RateLimiter {
@@ -46,21 +55,12 @@ impl RateLimiter {
         Self {
             limit,
             window: limit.period + margin,
-            state: Mutex::new(State {
-                sent: VecDeque::new(),
-                allowance: f64::from(limit.calls.max(1)),
-                paused_until: None,
-            }),
+            state: Mutex::new(State::default()),
         }
     }
 
     pub fn limit(&self) -> RateLimit {
         self.limit
-    }
-
-    /// The current allowance per period (lower than the limit after a 429).
-    pub fn allowance(&self) -> u32 {
-        self.lock().allowance as u32
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -78,14 +78,8 @@ impl RateLimiter {
             }
             state.paused_until = None;
         }
-        while state
-            .sent
-            .front()
-            .is_some_and(|&t| now.duration_since(t) >= self.window)
-        {
-            state.sent.pop_front();
-        }
-        let allowed = state.allowance.floor().max(1.0) as usize;
+        prune(&mut state.sent, now, self.window);
+        let allowed = self.limit.calls.max(1) as usize;
         if state.sent.len() < allowed {
             state.sent.push_back(now);
             return None;
@@ -102,24 +96,14 @@ impl RateLimiter {
         }
     }
 
-    /// The service answered 429: pause all calls and lower the allowance.
-    pub fn throttled(&self, retry_after: Option<Duration>) {
+    /// The service answered 429: pause every call for `pause`, and give the rejected call's
+    /// slot back (Fabric, like the emulator, does not count rejected calls).
+    pub fn throttled(&self, pause: Option<Duration>) {
         let now = Instant::now();
         let mut state = self.lock();
-        let until = now + retry_after.unwrap_or(DEFAULT_PAUSE);
+        state.sent.pop_back();
+        let until = now + pause.unwrap_or(DEFAULT_PAUSE);
         state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
-        // What the server let through in the last window is our best estimate of our share.
-        let went_through = state.sent.len().saturating_sub(1).max(1) as f64;
-        state.allowance = state.allowance.min(went_through).max(1.0);
-    }
-
-    /// A request was answered without throttling: earn back one call per window's worth.
-    pub fn succeeded(&self) {
-        let mut state = self.lock();
-        let max = f64::from(self.limit.calls.max(1));
-        if state.allowance < max {
-            state.allowance = (state.allowance + 1.0 / state.allowance).min(max);
-        }
     }
 }
 
@@ -169,18 +153,31 @@ mod tests {
     }
 
     #[test]
-    fn a_429_pauses_everyone_and_lowers_the_allowance() {
-        let l = limiter(10, 1000);
-        let t0 = Instant::now();
-        for i in 0..4 {
-            assert_eq!(l.try_acquire(t0 + Duration::from_millis(i)), None);
+    fn a_429_pauses_every_call_and_frees_its_slot() {
+        let l = limiter(2, 60_000);
+        assert_eq!(l.try_acquire(Instant::now()), None);
+        assert_eq!(l.try_acquire(Instant::now()), None);
+        l.throttled(Some(Duration::from_millis(30)));
+        let wait = l.try_acquire(Instant::now()).unwrap();
+        assert!(wait > Duration::from_millis(20) && wait <= Duration::from_millis(30));
+        std::thread::sleep(Duration::from_millis(35));
+        // The rejected call's slot is free again; the window still holds the first call.
+        assert_eq!(l.try_acquire(Instant::now()), None);
+        assert!(l.try_acquire(Instant::now()).is_some());
+    }
+
+    #[test]
+    fn a_429_before_any_answer_does_not_starve_the_client() {
+        // Regression: an adaptive allowance used to drop to 1 per window here, so a listing
+        // whose first answers were 503, 503, 429 then waited a whole minute per request.
+        let l = limiter(200, 60_000);
+        for _ in 0..3 {
+            assert_eq!(l.try_acquire(Instant::now()), None);
         }
-        l.throttled(Some(Duration::from_secs(2)));
-        assert!(l.try_acquire(Instant::now()).unwrap() > Duration::from_millis(1900));
-        assert_eq!(l.allowance(), 3);
+        l.throttled(Some(Duration::from_millis(1)));
+        std::thread::sleep(Duration::from_millis(5));
         for _ in 0..100 {
-            l.succeeded();
+            assert_eq!(l.try_acquire(Instant::now()), None);
         }
-        assert_eq!(l.allowance(), 10);
     }
 }

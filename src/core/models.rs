@@ -329,8 +329,40 @@ struct WirePage<'a> {
     continuation_uri: Option<String>,
 }
 
+/// A page's continuation, read without parsing its items.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    pub continuation_token: Option<String>,
+    pub continuation_uri: Option<String>,
+}
+
+impl Envelope {
+    /// Checks the page shape (an object with a `value` list) and reads the continuation.
+    pub fn parse(body: &[u8]) -> Result<Self, String> {
+        Page::<Skipped>::parse(body).map(|page| page.envelope())
+    }
+}
+
+/// Stands for an item whose content is not looked at (the envelope pass).
+struct Skipped;
+
+impl PageItem for Skipped {
+    fn from_raw(_raw: &RawValue) -> serde_json::Result<Self> {
+        Ok(Skipped)
+    }
+}
+
 fn non_empty(s: Option<String>) -> Option<String> {
     s.filter(|s| !s.trim().is_empty())
+}
+
+impl<T> Page<T> {
+    pub fn envelope(&self) -> Envelope {
+        Envelope {
+            continuation_token: self.continuation_token.clone(),
+            continuation_uri: self.continuation_uri.clone(),
+        }
+    }
 }
 
 impl<T: PageItem> Page<T> {

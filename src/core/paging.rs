@@ -12,7 +12,7 @@
 use crate::core::client::Client;
 use crate::core::config::same_origin;
 use crate::core::error::{Error, Result};
-use crate::core::models::{Page, PageItem};
+use crate::core::models::{Envelope, Page, PageItem};
 use crate::core::token_encoding::{encode_query_value, raw_query_param};
 use std::time::{Duration, Instant};
 use url::Url;
@@ -39,6 +39,25 @@ pub struct Pager {
     pages_received: u64,
     /// When the whole listing must be done, fixed by the first request.
     deadline: Option<(Instant, Duration)>,
+}
+
+/// A received page whose items are not parsed yet.
+#[derive(Debug)]
+pub struct RawPage {
+    url: String,
+    request_id: Option<String>,
+    body: Vec<u8>,
+}
+
+impl RawPage {
+    /// Parses the items (CPU work, no I/O).
+    pub fn parse<T: PageItem>(&self) -> Result<Page<T>> {
+        Page::<T>::parse(&self.body).map_err(|detail| Error::InvalidResponse {
+            url: self.url.clone(),
+            request_id: self.request_id.clone(),
+            detail,
+        })
+    }
 }
 
 /// `first_url` with `continuationToken=<token>` appended (other query parameters kept).
@@ -92,8 +111,8 @@ impl Pager {
         }
     }
 
-    /// Fetches the next page; `Ok(None)` once the listing is complete.
-    pub async fn next_page<T: PageItem>(&mut self) -> Result<Option<Page<T>>> {
+    /// The request for the next page, or `None` when the listing is complete.
+    fn next_request(&mut self) -> Result<Option<(Url, Option<String>)>> {
         let (url, token) = match &self.cursor {
             Cursor::Done => return Ok(None),
             Cursor::Broken(error) => return Err(error.clone()),
@@ -106,20 +125,55 @@ impl Pager {
                 .deadline
                 .map(|total| (Instant::now() + total, total));
         }
+        Ok(Some((url, token)))
+    }
+
+    fn advance(&mut self, used_url: &Url, used_token: Option<&str>, envelope: &Envelope) {
+        self.cursor = self.follow(
+            used_url,
+            used_token,
+            envelope.continuation_token.as_deref(),
+            envelope.continuation_uri.as_deref(),
+        );
+        self.pages_received += 1;
+    }
+
+    /// Fetches the next page; `Ok(None)` once the listing is complete.
+    pub async fn next_page<T: PageItem>(&mut self) -> Result<Option<Page<T>>> {
+        let Some((url, token)) = self.next_request()? else {
+            return Ok(None);
+        };
         let received = self.client.get(&url, self.deadline).await?;
         let page = Page::<T>::parse(&received.body).map_err(|detail| Error::InvalidResponse {
             url: url.to_string(),
             request_id: received.request_id.clone(),
             detail,
         })?;
-        self.cursor = self.follow(
-            &url,
-            token.as_deref(),
-            page.continuation_token.as_deref(),
-            page.continuation_uri.as_deref(),
-        );
-        self.pages_received += 1;
+        self.advance(&url, token.as_deref(), &page.envelope());
         Ok(Some(page))
+    }
+
+    /// Fetches the next page and reads only its continuation, so the request after it can be
+    /// sent while this page's items are parsed ([`RawPage::parse`]). Unlike
+    /// [`Pager::next_page`] the cursor moves on before the items were checked: a caller that
+    /// finds them invalid restores a clone of the pager taken before this call.
+    pub async fn next_raw_page(&mut self) -> Result<Option<RawPage>> {
+        let Some((url, token)) = self.next_request()? else {
+            return Ok(None);
+        };
+        let received = self.client.get(&url, self.deadline).await?;
+        let envelope =
+            Envelope::parse(&received.body).map_err(|detail| Error::InvalidResponse {
+                url: url.to_string(),
+                request_id: received.request_id.clone(),
+                detail,
+            })?;
+        self.advance(&url, token.as_deref(), &envelope);
+        Ok(Some(RawPage {
+            url: url.to_string(),
+            request_id: received.request_id,
+            body: received.body,
+        }))
     }
 
     /// Where the listing goes after a page that came from `used_url` carrying `used_token`.

@@ -117,18 +117,28 @@ pub async fn receive(
     let request_id = header_string(&response, "RequestId");
     let retry_after =
         header_string(&response, "Retry-After").and_then(|v| parse_retry_after(&v, Utc::now()));
-    let headers: Vec<(String, String)> = response
-        .headers()
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let success = (200..300).contains(&status);
+    // Headers are only kept for errors (they go into the exception).
+    let headers: Vec<(String, String)> = if success {
+        Vec::new()
+    } else {
+        response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect()
+    };
 
-    let mut body = Vec::new();
+    let expected = response
+        .content_length()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0);
+    let mut body = Vec::with_capacity(expected.min(max_body_bytes));
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
@@ -148,7 +158,7 @@ pub async fn receive(
         }
     }
 
-    if (200..300).contains(&status) {
+    if success {
         return Ok(Received {
             status,
             body,

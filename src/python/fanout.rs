@@ -172,8 +172,9 @@ impl JobInstanceFanOut {
     }
 }
 
-impl Drop for JobInstanceFanOut {
-    fn drop(&mut self) {
+impl JobInstanceFanOut {
+    /// Aborts the fan-out task, and with it every listing it runs.
+    fn stop_running(&self) {
         if let Some(handle) = self
             .running
             .lock()
@@ -182,6 +183,12 @@ impl Drop for JobInstanceFanOut {
         {
             handle.abort();
         }
+    }
+}
+
+impl Drop for JobInstanceFanOut {
+    fn drop(&mut self) {
+        self.stop_running();
     }
 }
 
@@ -244,14 +251,7 @@ impl JobInstanceFanOut {
 
     /// Stops every listing still running; iteration ends.
     fn close(&self) {
-        if let Some(handle) = self
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            handle.abort();
-        }
+        self.stop_running();
         if let Ok(mut state) = self.state.try_lock() {
             state.work = None;
             state.results = Results::Dicts(mpsc::channel(1).1);

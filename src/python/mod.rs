@@ -27,6 +27,8 @@ mod _core {
     use super::models::{ErrorDetail, ErrorResponse, JobInstance, Page, RelatedResource};
     #[pymodule_export]
     use super::pager::{JobInstancePager, PageIterator, Ready};
+    #[pymodule_export]
+    use super::runtime::_shutdown_runtime;
 
     #[allow(non_upper_case_globals)]
     #[pymodule_export]

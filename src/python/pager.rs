@@ -8,7 +8,7 @@ use crate::core::error::Error;
 use crate::core::paging::Pager;
 use crate::python::errors::to_py_err;
 use crate::python::models::Page;
-use crate::python::rows::{next_rows, Rows};
+use crate::python::rows::{next_rows, parse_rows, Rows};
 use crate::python::runtime::{awaitable, wait_for};
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
@@ -19,46 +19,98 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
+/// A page's rows and the token that resumes after it.
+struct Fetched {
+    rows: Rows,
+    continuation_token: Option<String>,
+}
+
 /// A page converted to Python objects.
 pub struct ReceivedPage {
     items: Vec<Py<PyAny>>,
     continuation_token: Option<String>,
 }
 
+impl Fetched {
+    fn into_python(self, py: Python<'_>) -> PyResult<ReceivedPage> {
+        Ok(ReceivedPage {
+            items: self.rows.into_python(py)?,
+            continuation_token: self.continuation_token,
+        })
+    }
+}
+
 /// Where the next page comes from.
 enum Feed {
-    /// Fetched on demand (`prefetch=0`), or between a failure and the next attempt.
-    Idle(Box<Pager>),
-    /// A producer task fetches up to `prefetch` pages ahead into this channel.
-    Streaming(mpsc::Receiver<Fetched>),
+    /// Fetched on demand (`prefetch=0`), or no producer running right now.
+    Idle,
+    /// A producer task fetches up to `prefetch` pages ahead.
+    Streaming(Box<Stream>),
     Finished,
 }
 
-enum Fetched {
-    Page {
-        rows: Rows,
-        continuation_token: Option<String>,
-    },
-    /// The producer stopped at a failed page and hands the pager back, still pointing at it.
-    Failed { error: Error, pager: Box<Pager> },
+struct Stream {
+    receiver: mpsc::Receiver<Result<Pending, Error>>,
+    /// A page taken from the channel whose items are still being parsed. Kept here, not on
+    /// the consumer's stack, so a consumer cancelled while waiting for it loses nothing.
+    current: Option<Pending>,
 }
+
+/// A received page whose items are being parsed on another task while the next request goes
+/// out: per page, the wait is the round trip or the parsing, whichever is longer, not both.
+struct Pending {
+    parse: tokio::task::JoinHandle<Result<Rows, Error>>,
+    continuation_token: Option<String>,
+    /// The pager as it was before this page, restored if its items turn out invalid.
+    before: Box<Pager>,
+}
+
+type SharedPager = Arc<tokio::sync::Mutex<Pager>>;
 
 /// Fetches pages ahead of the consumer: a slot is reserved before each request, so at most
 /// `capacity` pages are in flight or waiting, and nothing more is requested once nobody reads.
-async fn produce(mut pager: Box<Pager>, pages: mpsc::Sender<Fetched>, as_dict: bool) {
+/// The pager's cursor advances only after a page's continuation was read, so aborting this
+/// task (Ctrl-C, a cancelled asyncio task, `close()`) loses nothing: pages already sent stay in
+/// the channel, and the next producer resumes at the page that was in flight.
+async fn produce(pager: SharedPager, pages: mpsc::Sender<Result<Pending, Error>>, as_dict: bool) {
     loop {
         let Ok(slot) = pages.reserve().await else {
             return;
         };
-        match next_rows(&mut pager, as_dict).await {
-            Ok(Some(rows)) => slot.send(Fetched::Page {
-                rows,
-                continuation_token: pager.continuation_token(),
-            }),
+        let mut pager = pager.lock().await;
+        let before = Box::new(pager.clone());
+        match pager.next_raw_page().await {
+            Ok(Some(raw)) => {
+                let continuation_token = pager.continuation_token();
+                drop(pager);
+                let parse = tokio::spawn(async move { parse_rows(&raw, as_dict) });
+                slot.send(Ok(Pending {
+                    parse,
+                    continuation_token,
+                    before,
+                }));
+            }
             Ok(None) => return,
             Err(error) => {
-                slot.send(Fetched::Failed { error, pager });
+                slot.send(Err(error));
                 return;
+            }
+        }
+    }
+}
+
+/// Aborts the producer if the consumer waiting for it goes away (Ctrl-C, a cancelled task),
+/// so the request in flight is dropped with it.
+struct AbortProducerOnDrop<'a> {
+    producer: &'a Mutex<Option<AbortHandle>>,
+    armed: bool,
+}
+
+impl Drop for AbortProducerOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            if let Some(producer) = lock(self.producer).take() {
+                producer.abort();
             }
         }
     }
@@ -66,6 +118,7 @@ async fn produce(mut pager: Box<Pager>, pages: mpsc::Sender<Fetched>, as_dict: b
 
 /// What one listing shares between its item iterator, its page iterator and in-flight requests.
 pub struct Listing {
+    pager: SharedPager,
     feed: tokio::sync::Mutex<Feed>,
     producer: Mutex<Option<AbortHandle>>,
     /// Items of received pages not yet handed out.
@@ -93,7 +146,8 @@ impl Listing {
     pub fn new(engine: Pager, as_dict: bool, prefetch: usize) -> Arc<Self> {
         let token = engine.continuation_token();
         Arc::new(Self {
-            feed: tokio::sync::Mutex::new(Feed::Idle(Box::new(engine))),
+            pager: Arc::new(tokio::sync::Mutex::new(engine)),
+            feed: tokio::sync::Mutex::new(Feed::Idle),
             producer: Mutex::new(None),
             buffer: Mutex::new(VecDeque::new()),
             continuation_token: Mutex::new(token),
@@ -125,58 +179,125 @@ impl Listing {
         self.closed.load(Ordering::SeqCst)
     }
 
-    /// Requests the next page (`None` at the end). Runs on the runtime; converts with the GIL.
-    async fn fetch(self: Arc<Self>) -> PyResult<Option<ReceivedPage>> {
+    /// The next page's rows (`None` at the end), without the GIL: parsing happens here, on the
+    /// runtime; the caller converts to Python objects on its own thread when it can.
+    async fn fetch(self: Arc<Self>) -> PyResult<Option<Fetched>> {
         if self.is_closed() {
             return Ok(None);
         }
         let mut feed = self.feed.lock().await;
         // Every await below leaves `feed` valid, so a cancelled fetch loses nothing.
-        let (rows, token) = loop {
+        let fetched = loop {
             match &mut *feed {
                 Feed::Finished => return Ok(None),
-                Feed::Idle(pager) if self.prefetch == 0 => {
-                    let rows = next_rows(pager, self.as_dict).await.map_err(to_py_err)?;
-                    let token = pager.continuation_token();
+                Feed::Idle if self.prefetch == 0 => {
+                    let mut pager = self.pager.lock().await;
+                    let rows = next_rows(&mut pager, self.as_dict)
+                        .await
+                        .map_err(to_py_err)?;
                     match rows {
-                        Some(rows) => break (rows, token),
+                        Some(rows) => {
+                            break Fetched {
+                                rows,
+                                continuation_token: pager.continuation_token(),
+                            }
+                        }
                         None => {
                             *feed = Feed::Finished;
                             return Ok(None);
                         }
                     }
                 }
-                Feed::Idle(_) => {
-                    if let Feed::Idle(pager) = std::mem::replace(&mut *feed, Feed::Finished) {
-                        let (pages, receiver) = mpsc::channel(self.prefetch);
-                        let producer = tokio::spawn(produce(pager, pages, self.as_dict));
-                        *lock(&self.producer) = Some(producer.abort_handle());
-                        *feed = Feed::Streaming(receiver);
+                Feed::Idle => {
+                    let (pages, receiver) = mpsc::channel(self.prefetch);
+                    let producer =
+                        tokio::spawn(produce(Arc::clone(&self.pager), pages, self.as_dict));
+                    *lock(&self.producer) = Some(producer.abort_handle());
+                    *feed = Feed::Streaming(Box::new(Stream {
+                        receiver,
+                        current: None,
+                    }));
+                }
+                Feed::Streaming(stream) => {
+                    let mut guard = AbortProducerOnDrop {
+                        producer: &self.producer,
+                        armed: true,
+                    };
+                    if stream.current.is_none() {
+                        match stream.receiver.recv().await {
+                            Some(Ok(pending)) => stream.current = Some(pending),
+                            Some(Err(error)) => {
+                                guard.armed = false;
+                                *feed = Feed::Idle;
+                                return Err(to_py_err(error));
+                            }
+                            // The producer ended: the listing is complete, or it was aborted
+                            // and a new one resumes where it stopped.
+                            None => {
+                                guard.armed = false;
+                                *feed = if self.pager.lock().await.is_done() {
+                                    Feed::Finished
+                                } else {
+                                    Feed::Idle
+                                };
+                                continue;
+                            }
+                        }
+                    }
+                    let Some(pending) = stream.current.as_mut() else {
+                        continue;
+                    };
+                    let parsed = (&mut pending.parse).await;
+                    guard.armed = false;
+                    let Some(pending) = stream.current.take() else {
+                        continue;
+                    };
+                    match parsed {
+                        Ok(Ok(rows)) => {
+                            break Fetched {
+                                rows,
+                                continuation_token: pending.continuation_token,
+                            }
+                        }
+                        Ok(Err(error)) => {
+                            // Invalid items: go back to before this page, so iterating again
+                            // asks for it again instead of skipping it.
+                            self.stop_producer();
+                            *self.pager.lock().await = *pending.before;
+                            *feed = Feed::Idle;
+                            return Err(to_py_err(error));
+                        }
+                        Err(join_error) => {
+                            self.stop_producer();
+                            *self.pager.lock().await = *pending.before;
+                            *feed = Feed::Idle;
+                            return Err(crate::python::errors::internal_error(&format!(
+                                "parsing a page failed: {join_error}"
+                            )));
+                        }
                     }
                 }
-                Feed::Streaming(receiver) => match receiver.recv().await {
-                    Some(Fetched::Page {
-                        rows,
-                        continuation_token,
-                    }) => break (rows, continuation_token),
-                    Some(Fetched::Failed { error, pager }) => {
-                        *feed = Feed::Idle(pager);
-                        return Err(to_py_err(error));
-                    }
-                    None => {
-                        *feed = Feed::Finished;
-                        return Ok(None);
-                    }
-                },
             }
         };
         drop(feed);
-        *lock(&self.continuation_token) = token.clone();
-        let items = Python::attach(|py| rows.into_python(py))?;
-        Ok(Some(ReceivedPage {
-            items,
-            continuation_token: token,
-        }))
+        *lock(&self.continuation_token) = fetched.continuation_token.clone();
+        Ok(Some(fetched))
+    }
+
+    /// `fetch`, converted to Python objects inside the future (for the async iterators).
+    async fn fetch_converted(self: Arc<Self>) -> PyResult<Option<ReceivedPage>> {
+        match self.fetch().await? {
+            Some(fetched) => Python::attach(|py| fetched.into_python(py)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// `fetch` for the sync iterators: waits without the GIL, converts on the calling thread.
+    fn fetch_blocking(self: &Arc<Self>, py: Python<'_>) -> PyResult<Option<ReceivedPage>> {
+        match wait_for(py, Arc::clone(self).fetch())? {
+            Some(fetched) => fetched.into_python(py).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The next item, fetching pages as needed; `None` at the end.
@@ -185,7 +306,7 @@ impl Listing {
             if let Some(item) = self.pop_buffered() {
                 return Ok(Some(item));
             }
-            match wait_for(py, Arc::clone(self).fetch())? {
+            match self.fetch_blocking(py)? {
                 Some(page) => self.buffer_page(page),
                 None => return Ok(None),
             }
@@ -198,7 +319,7 @@ impl Listing {
             if let Some(item) = self.pop_buffered() {
                 return Ok(item);
             }
-            match Arc::clone(&self).fetch().await? {
+            match Arc::clone(&self).fetch_converted().await? {
                 Some(page) => self.buffer_page(page),
                 None => return Err(PyStopAsyncIteration::new_err(())),
             }
@@ -212,7 +333,7 @@ impl Listing {
             let token = lock(&self.continuation_token).clone();
             return Ok(Some(Page::new(PyList::new(py, buffered)?.unbind(), token)));
         }
-        match wait_for(py, Arc::clone(self).fetch())? {
+        match self.fetch_blocking(py)? {
             Some(page) => Ok(Some(Page::new(
                 PyList::new(py, page.items)?.unbind(),
                 page.continuation_token,
@@ -224,7 +345,7 @@ impl Listing {
     async fn next_page(self: Arc<Self>) -> PyResult<Page> {
         let buffered = self.take_buffered();
         let (items, token) = if buffered.is_empty() {
-            match Arc::clone(&self).fetch().await? {
+            match Arc::clone(&self).fetch_converted().await? {
                 Some(page) => (page.items, page.continuation_token),
                 None => return Err(PyStopAsyncIteration::new_err(())),
             }

@@ -2,7 +2,7 @@
 
 use crate::core::error::Result;
 use crate::core::models::JobInstance as CoreJobInstance;
-use crate::core::paging::Pager;
+use crate::core::paging::{Pager, RawPage};
 use crate::python::convert::to_python;
 use crate::python::models::JobInstance;
 use pyo3::prelude::*;
@@ -27,6 +27,15 @@ impl Rows {
                 .collect(),
         }
     }
+}
+
+/// The items of a page received by [`Pager::next_raw_page`].
+pub fn parse_rows(raw: &RawPage, as_dict: bool) -> Result<Rows> {
+    Ok(if as_dict {
+        Rows::Dicts(raw.parse::<Value>()?.items)
+    } else {
+        Rows::Objects(raw.parse::<CoreJobInstance>()?.items)
+    })
 }
 
 /// The next page of `pager` as rows; `None` at the end.

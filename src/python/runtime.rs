@@ -57,6 +57,14 @@ where
     generic::future_into_py::<ForkAwareTokio, F, T>(py, future)
 }
 
+/// Stops the runtime before the interpreter finalises (registered with `atexit` by
+/// `fabric_jobs/__init__.py`): a runtime thread that touches Python during finalisation
+/// crashes the process. Waits without the GIL so blocking tasks that need it can finish.
+#[pyfunction]
+pub fn _shutdown_runtime(py: Python<'_>) {
+    py.detach(|| crate::core::runtime::shutdown(Duration::from_secs(2)));
+}
+
 /// pyo3-async-runtimes' tokio adapter, pointed at our pid-keyed runtime instead of its own
 /// process-global one (which hangs forever in a forked child).
 pub struct ForkAwareTokio;
