@@ -406,7 +406,9 @@ def test_token_expired_with_a_credential_refreshes_too(emulator, paged_item):
 def test_each_request_may_refresh_once(emulator, paged_item):
     provider = CountingProvider(lambda n: f"gen-{n}")
     client = JobsClient(token_provider=provider, base_url=emulator.base_url, max_retries=0)
-    pages = client.list_item_job_instances(paged_item.workspace_id, paged_item.item_id).by_page()
+    pages = client.list_item_job_instances(
+        paged_item.workspace_id, paged_item.item_id, prefetch=0
+    ).by_page()
     emulator.fail_next(401, "TokenExpired")
     first = next(pages)
     emulator.fail_next(401, "TokenExpired")  # the second page's request

@@ -310,7 +310,7 @@ def test_fault_count_applies_to_consecutive_requests(emulator, client, make_item
 def test_error_on_a_later_page_comes_after_the_earlier_items(emulator, client, make_item):
     emulator.set_page_size(3)
     item = make_item(7)
-    pager = client.list_item_job_instances(item.workspace_id, item.item_id)
+    pager = client.list_item_job_instances(item.workspace_id, item.item_id, prefetch=0)
     received = [next(pager) for _ in range(3)]
     emulator.fail_next(404, "ItemNotFound")
     with pytest.raises(NotFoundError):

@@ -424,7 +424,7 @@ def test_same_page_iterator_continues_after_a_failure(emulator, make_item):
 
     pages = (
         make_client(emulator, max_retries=0)
-        .list_item_job_instances(item.workspace_id, item.item_id)
+        .list_item_job_instances(item.workspace_id, item.item_id, prefetch=0)
         .by_page()
     )
     got = [next(pages), next(pages)]
