@@ -378,7 +378,7 @@ def test_same_pager_continues_after_a_failure(emulator, make_item):
     emulator.clear_requests()
 
     pager = make_client(emulator, max_retries=0).list_item_job_instances(
-        item.workspace_id, item.item_id
+        item.workspace_id, item.item_id, prefetch=0
     )
     got: list = []
     _fail_after_page_two(emulator, pager, got)
@@ -465,7 +465,7 @@ def test_a_new_listing_resumes_from_the_token_after_a_failure(emulator, make_ite
     client = make_client(emulator, max_retries=0)
     emulator.clear_requests()
 
-    pager = client.list_item_job_instances(item.workspace_id, item.item_id)
+    pager = client.list_item_job_instances(item.workspace_id, item.item_id, prefetch=0)
     got: list = []
     _fail_after_page_two(emulator, pager, got)
     with pytest.raises(ServerError):
