@@ -36,7 +36,6 @@ pub struct Pager {
     client: Client,
     first_url: Url,
     cursor: Cursor,
-    pages_received: u64,
     /// When the whole listing must be done, fixed by the first request.
     deadline: Option<(Instant, Duration)>,
 }
@@ -89,17 +88,12 @@ impl Pager {
             client,
             first_url,
             cursor,
-            pages_received: 0,
             deadline: None,
         }
     }
 
     pub fn is_done(&self) -> bool {
         matches!(self.cursor, Cursor::Done)
-    }
-
-    pub fn pages_received(&self) -> u64 {
-        self.pages_received
     }
 
     /// The token that resumes this listing at the next page not yet received
@@ -135,7 +129,6 @@ impl Pager {
             envelope.continuation_token.as_deref(),
             envelope.continuation_uri.as_deref(),
         );
-        self.pages_received += 1;
     }
 
     /// Fetches the next page; `Ok(None)` once the listing is complete.

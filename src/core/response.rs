@@ -8,7 +8,6 @@ use std::error::Error as _;
 /// A fully received 2xx response.
 #[derive(Debug)]
 pub struct Received {
-    pub status: u16,
     pub body: Vec<u8>,
     pub request_id: Option<String>,
 }
@@ -159,11 +158,7 @@ pub async fn receive(
     }
 
     if success {
-        return Ok(Received {
-            status,
-            body,
-            request_id,
-        });
+        return Ok(Received { body, request_id });
     }
 
     let parsed = ErrorResponse::from_body(&body);

@@ -20,6 +20,17 @@ fn invalid(what: &str, error: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(format!("not a valid {what}: {error}"))
 }
 
+/// `data` as a JSON object, or a ValueError naming `what`.
+fn dict_of(
+    data: &Bound<'_, PyAny>,
+    what: &str,
+) -> PyResult<serde_json::Map<String, serde_json::Value>> {
+    match from_python(data)? {
+        serde_json::Value::Object(map) => Ok(map),
+        _ => Err(invalid(what, "expected a dict")),
+    }
+}
+
 /// Builds `cls.from_dict(self.to_dict())` as the pickle recipe.
 fn reduce_via_dict<'py>(
     py: Python<'py>,
@@ -61,10 +72,7 @@ impl RelatedResource {
 
     #[classmethod]
     fn from_dict(_cls: &Bound<'_, PyType>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
-        match from_python(data)? {
-            serde_json::Value::Object(map) => Ok(Self(core::RelatedResource::from_map(map))),
-            _ => Err(invalid("RelatedResource", "expected a dict")),
-        }
+        dict_of(data, "RelatedResource").map(|map| Self(core::RelatedResource::from_map(map)))
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
@@ -117,10 +125,7 @@ impl ErrorDetail {
 
     #[classmethod]
     fn from_dict(_cls: &Bound<'_, PyType>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
-        match from_python(data)? {
-            serde_json::Value::Object(map) => Ok(Self(core::ErrorDetail::from_map(map))),
-            _ => Err(invalid("ErrorDetail", "expected a dict")),
-        }
+        dict_of(data, "ErrorDetail").map(|map| Self(core::ErrorDetail::from_map(map)))
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
@@ -194,11 +199,10 @@ impl ErrorResponse {
 
     #[classmethod]
     fn from_dict(_cls: &Bound<'_, PyType>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let value = from_python(data)?;
-        if !value.is_object() {
-            return Err(invalid("ErrorResponse", "expected a dict"));
-        }
-        Ok(Self(core::ErrorResponse::from_value(value)))
+        let map = dict_of(data, "ErrorResponse")?;
+        Ok(Self(core::ErrorResponse::from_value(
+            serde_json::Value::Object(map),
+        )))
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
@@ -306,11 +310,8 @@ impl JobInstance {
 
     #[classmethod]
     fn from_dict(_cls: &Bound<'_, PyType>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let value = from_python(data)?;
-        if !value.is_object() {
-            return Err(invalid("JobInstance", "expected a dict"));
-        }
-        Self::parse(&value.to_string())
+        let map = dict_of(data, "JobInstance")?;
+        Self::parse(&serde_json::Value::Object(map).to_string())
     }
 
     #[classmethod]
