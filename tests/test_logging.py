@@ -266,6 +266,47 @@ def test_only_warnings_are_created_at_warning_level(emulator, make_item, caplog,
     assert [r.levelno for r in ours(caplog)] == [logging.WARNING]
 
 
+def test_a_level_change_shows_from_the_next_page_requested(emulator, make_item, caplog):
+    """Whether DEBUG is on is read on the Python thread whenever it asks for work (runtime
+    threads never take the GIL just to ask): a change applies from the next page Python asks
+    for. With prefetch=0 that is exactly the next request."""
+    emulator.set_page_size(2)
+    item = make_item(6)  # 3 pages
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    client = make_client(emulator)
+
+    pager = client.list_item_job_instances(item.workspace_id, item.item_id, prefetch=0)
+    assert [next(pager), next(pager)]  # page 1, not logged
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    assert len(list(pager)) == 4  # pages 2 and 3
+    urls = [parse(DEBUG_RE, r)["url"] for r in ours(caplog, logging.DEBUG)]
+    assert len(urls) == 2 and all("continuationToken=" in url for url in urls)
+
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    caplog.clear()
+    assert len(list(client.list_item_job_instances(item.workspace_id, item.item_id))) == 6
+    assert ours(caplog) == []
+
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    assert len(list(client.list_item_job_instances(item.workspace_id, item.item_id))) == 6
+    assert len(ours(caplog, logging.DEBUG)) == 3
+
+
+@pytest.mark.asyncio
+async def test_async_listings_read_the_level_too(emulator, make_item, caplog):
+    emulator.set_page_size(2)
+    item = make_item(4)
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    jobs = [
+        j
+        async for j in make_client(emulator).list_item_job_instances(
+            item.workspace_id, item.item_id
+        )
+    ]
+    assert len(jobs) == 4
+    assert len(ours(caplog, logging.DEBUG)) == 2
+
+
 # ---------------------------------------------------------------- the token never leaks
 
 

@@ -1,32 +1,57 @@
 //! Core events -> the `fabric_jobs` Python logger: DEBUG per request, WARNING per retry.
 //! The URL never holds the token (it travels in a header), so records are safe to ship.
+//!
+//! Requests are sent from runtime threads. Asking the logger whether DEBUG is on would take
+//! the GIL there for every request, and while the consumer holds the GIL that stalls the next
+//! request (the prefetch pipeline then runs in lockstep with the consumer). So the answer is
+//! kept in an atomic that Python threads refresh whenever they hand work to the runtime
+//! ([`refresh_debug_enabled`]); a level change shows from the next request Python asks for.
 
 use crate::core::observe::{Observer, RequestEvent, RetryEvent};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyString, PyTuple};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 const DEBUG: u8 = 10;
 const WARNING: u8 = 30;
 
 static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
-fn log(level: u8, build: impl FnOnce() -> (String, Vec<String>)) {
-    Python::attach(|py| {
-        let logger = match LOGGER.get_or_try_init(py, || {
+/// Whether the `fabric_jobs` logger took DEBUG records when a Python thread last looked.
+static DEBUG_ENABLED: AtomicBool = AtomicBool::new(false);
+
+fn logger(py: Python<'_>) -> Option<&Bound<'_, PyAny>> {
+    LOGGER
+        .get_or_try_init(py, || {
             py.import("logging")?
                 .call_method1("getLogger", ("fabric_jobs",))
                 .map(Bound::unbind)
-        }) {
-            Ok(logger) => logger.bind(py),
-            Err(_) => return,
+        })
+        .ok()
+        .map(|logger| logger.bind(py))
+}
+
+fn is_enabled_for(logger: &Bound<'_, PyAny>, level: u8) -> bool {
+    logger
+        .call_method1("isEnabledFor", (level,))
+        .and_then(|v| v.is_truthy())
+        .unwrap_or(false)
+}
+
+/// Re-reads whether DEBUG records are wanted. Called on a Python thread (it holds the GIL
+/// anyway) each time it hands work to the runtime; costs one cached `isEnabledFor` call.
+pub fn refresh_debug_enabled(py: Python<'_>) {
+    let enabled = logger(py).is_some_and(|logger| is_enabled_for(logger, DEBUG));
+    DEBUG_ENABLED.store(enabled, Ordering::Relaxed);
+}
+
+fn log(level: u8, build: impl FnOnce() -> (String, Vec<String>)) {
+    Python::attach(|py| {
+        let Some(logger) = logger(py) else {
+            return;
         };
-        // Cheap check first: most of the time nobody listens at DEBUG.
-        let enabled = logger
-            .call_method1("isEnabledFor", (level,))
-            .and_then(|v| v.is_truthy())
-            .unwrap_or(false);
-        if !enabled {
+        if !is_enabled_for(logger, level) {
             return;
         }
         let (format, args) = build();
@@ -54,6 +79,9 @@ pub struct PythonLogging;
 
 impl Observer for PythonLogging {
     fn request(&self, event: &RequestEvent<'_>) {
+        if !DEBUG_ENABLED.load(Ordering::Relaxed) {
+            return;
+        }
         log(DEBUG, || {
             let status = event
                 .status

@@ -3,6 +3,7 @@
 
 use crate::core::runtime::runtime;
 use crate::python::errors::{internal_error, to_py_err};
+use crate::python::logging::refresh_debug_enabled;
 use pyo3::prelude::*;
 use pyo3_async_runtimes::generic::{self, ContextExt, JoinError, Runtime as AsyncRuntime};
 use pyo3_async_runtimes::TaskLocals;
@@ -23,6 +24,7 @@ where
     T: Send + 'static,
 {
     let runtime = runtime().map_err(to_py_err)?;
+    refresh_debug_enabled(py);
     let mut handle = runtime.spawn(future);
     loop {
         let waited = py.detach(|| {
@@ -54,6 +56,7 @@ where
     T: for<'py> IntoPyObject<'py> + Send + 'static,
 {
     runtime().map_err(to_py_err)?;
+    refresh_debug_enabled(py);
     generic::future_into_py::<ForkAwareTokio, F, T>(py, future)
 }
 
