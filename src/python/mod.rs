@@ -15,6 +15,12 @@ mod runtime;
 
 use pyo3::prelude::*;
 
+/// mimalloc for the extension's own (Rust) allocations: pages are parsed on runtime threads
+/// and freed on the Python thread, a pattern glibc's malloc handles slowly (its arena
+/// consolidation showed in profiles). Python's own objects still use Python's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[pymodule]
 mod _core {
     #[pymodule_export]
