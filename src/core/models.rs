@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::ops::Range;
 
 /// `ErrorRelatedResource`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -197,64 +199,167 @@ impl<'de> Deserialize<'de> for ErrorResponse {
     }
 }
 
+/// A string field of a job instance. Usually a range of the instance's kept JSON (strings
+/// without escapes: ids, enum words), so parsing a page allocates once per item, not once per
+/// field; a string with escapes keeps its own unescaped copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Text {
+    Absent,
+    Span { start: u32, end: u32 },
+    Owned(Box<str>),
+}
+
+impl Text {
+    fn new(json: &str, value: Option<Cow<'_, str>>) -> Self {
+        match value {
+            None => Text::Absent,
+            Some(Cow::Borrowed(text)) => {
+                match span_of(json, text).and_then(|(start, end)| {
+                    Some((u32::try_from(start).ok()?, u32::try_from(end).ok()?))
+                }) {
+                    Some((start, end)) => Text::Span { start, end },
+                    None => Text::Owned(text.into()),
+                }
+            }
+            Some(Cow::Owned(text)) => Text::Owned(text.into_boxed_str()),
+        }
+    }
+
+    fn get<'a>(&'a self, json: &'a str) -> Option<&'a str> {
+        match self {
+            Text::Absent => None,
+            Text::Span { start, end } => json.get(*start as usize..*end as usize),
+            Text::Owned(text) => Some(text),
+        }
+    }
+}
+
+/// Where `inner` (a slice borrowed from `outer`) sits in `outer`, as byte offsets.
+fn span_of(outer: &str, inner: &str) -> Option<(usize, usize)> {
+    let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
+    let end = start.checked_add(inner.len())?;
+    (end <= outer.len()).then_some((start, end))
+}
+
+/// A JSON string borrowed from the input when it has no escapes (serde's own `Cow` impl
+/// always copies).
+struct MaybeBorrowed<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for MaybeBorrowed<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = MaybeBorrowed<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(MaybeBorrowed(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(MaybeBorrowed(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(MaybeBorrowed(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(Visitor(std::marker::PhantomData))
+    }
+}
+
 /// `ItemJobInstance`: typed fields for attribute access, and the exact wire JSON for `to_dict()`.
 #[derive(Debug, Clone)]
 pub struct JobInstance {
-    pub id: Option<String>,
-    pub item_id: Option<String>,
-    pub job_type: Option<String>,
-    /// Open set: `Manual`, `Scheduled`, or anything the API adds later.
-    pub invoke_type: Option<String>,
-    /// Open set: `NotStarted`, `InProgress`, `Completed`, `Failed`, `Cancelled`, `Deduped`, or new ones.
-    pub status: Option<String>,
-    pub root_activity_id: Option<String>,
+    /// This instance's JSON exactly as received (unknown fields, key order, 7-digit times kept).
+    raw: Box<str>,
+    id: Text,
+    item_id: Text,
+    job_type: Text,
+    invoke_type: Text,
+    status: Text,
+    root_activity_id: Text,
     pub start_time_utc: Option<DateTime<Utc>>,
     pub end_time_utc: Option<DateTime<Utc>>,
-    pub failure_reason: Option<ErrorResponse>,
-    /// This instance's JSON exactly as received (unknown fields, key order, 7-digit times kept).
-    pub raw: Box<str>,
+    /// Boxed: most instances have none, and a small struct keeps each Python object small.
+    pub failure_reason: Option<Box<ErrorResponse>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct JobInstanceFields {
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    item_id: Option<String>,
-    #[serde(default)]
-    job_type: Option<String>,
-    #[serde(default)]
-    invoke_type: Option<String>,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    root_activity_id: Option<String>,
+struct JobInstanceFields<'a> {
+    #[serde(default, borrow)]
+    id: Option<MaybeBorrowed<'a>>,
+    #[serde(default, borrow)]
+    item_id: Option<MaybeBorrowed<'a>>,
+    #[serde(default, borrow)]
+    job_type: Option<MaybeBorrowed<'a>>,
+    #[serde(default, borrow)]
+    invoke_type: Option<MaybeBorrowed<'a>>,
+    #[serde(default, borrow)]
+    status: Option<MaybeBorrowed<'a>>,
+    #[serde(default, borrow)]
+    root_activity_id: Option<MaybeBorrowed<'a>>,
     #[serde(default, deserialize_with = "timestamp::deserialize_optional")]
     start_time_utc: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "timestamp::deserialize_optional")]
     end_time_utc: Option<DateTime<Utc>>,
     #[serde(default)]
-    failure_reason: Option<ErrorResponse>,
+    failure_reason: Option<Box<ErrorResponse>>,
 }
 
 impl JobInstance {
     /// Parses one instance from its JSON text (a JSON object).
     pub fn from_json(text: &str) -> serde_json::Result<Self> {
         require_object(text, "a job instance").map_err(serde::de::Error::custom)?;
-        let f: JobInstanceFields = serde_json::from_str(text)?;
+        let f: JobInstanceFields<'_> = serde_json::from_str(text)?;
+        let field = |value: Option<MaybeBorrowed<'_>>| Text::new(text, value.map(|v| v.0));
         Ok(Self {
-            id: f.id,
-            item_id: f.item_id,
-            job_type: f.job_type,
-            invoke_type: f.invoke_type,
-            status: f.status,
-            root_activity_id: f.root_activity_id,
+            id: field(f.id),
+            item_id: field(f.item_id),
+            job_type: field(f.job_type),
+            invoke_type: field(f.invoke_type),
+            status: field(f.status),
+            root_activity_id: field(f.root_activity_id),
             start_time_utc: f.start_time_utc,
             end_time_utc: f.end_time_utc,
             failure_reason: f.failure_reason,
+            // Same bytes as `text`, so the spans above index it too.
             raw: text.into(),
         })
+    }
+
+    pub fn id(&self) -> Option<&str> {
+        self.id.get(&self.raw)
+    }
+
+    pub fn item_id(&self) -> Option<&str> {
+        self.item_id.get(&self.raw)
+    }
+
+    pub fn job_type(&self) -> Option<&str> {
+        self.job_type.get(&self.raw)
+    }
+
+    /// Open set: `Manual`, `Scheduled`, or anything the API adds later.
+    pub fn invoke_type(&self) -> Option<&str> {
+        self.invoke_type.get(&self.raw)
+    }
+
+    /// Open set: `NotStarted`, `InProgress`, `Completed`, `Failed`, `Cancelled`, `Deduped`, or new ones.
+    pub fn status(&self) -> Option<&str> {
+        self.status.get(&self.raw)
+    }
+
+    pub fn root_activity_id(&self) -> Option<&str> {
+        self.root_activity_id.get(&self.raw)
+    }
+
+    /// The instance's JSON exactly as received.
+    pub fn raw(&self) -> &str {
+        &self.raw
     }
 
     /// The wire dict, parsed from the kept JSON.
@@ -273,19 +378,20 @@ impl PartialEq for JobInstance {
 
 /// How one element of a page's `value` array becomes an item.
 pub trait PageItem: Sized + Send + 'static {
-    fn from_raw(raw: &RawValue) -> serde_json::Result<Self>;
+    /// `text` is the element's JSON, already known to be well-formed.
+    fn from_item_json(text: &str) -> serde_json::Result<Self>;
 }
 
 impl PageItem for JobInstance {
-    fn from_raw(raw: &RawValue) -> serde_json::Result<Self> {
-        JobInstance::from_json(raw.get())
+    fn from_item_json(text: &str) -> serde_json::Result<Self> {
+        JobInstance::from_json(text)
     }
 }
 
 /// Dict mode: the element exactly as on the wire.
 impl PageItem for Value {
-    fn from_raw(raw: &RawValue) -> serde_json::Result<Self> {
-        serde_json::from_str(raw.get())
+    fn from_item_json(text: &str) -> serde_json::Result<Self> {
+        serde_json::from_str(text)
     }
 }
 
@@ -304,9 +410,9 @@ pub struct Item {
 }
 
 impl PageItem for Item {
-    fn from_raw(raw: &RawValue) -> serde_json::Result<Self> {
-        require_object(raw.get(), "an item").map_err(serde::de::Error::custom)?;
-        serde_json::from_str(raw.get())
+    fn from_item_json(text: &str) -> serde_json::Result<Self> {
+        require_object(text, "an item").map_err(serde::de::Error::custom)?;
+        serde_json::from_str(text)
     }
 }
 
@@ -329,31 +435,78 @@ struct WirePage<'a> {
     continuation_uri: Option<String>,
 }
 
-/// A page's continuation, read without parsing its items.
+/// A page's continuation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {
     pub continuation_token: Option<String>,
     pub continuation_uri: Option<String>,
 }
 
-impl Envelope {
-    /// Checks the page shape (an object with a `value` list) and reads the continuation.
-    pub fn parse(body: &[u8]) -> Result<Self, String> {
-        Page::<Skipped>::parse(body).map(|page| page.envelope())
-    }
-}
-
-/// Stands for an item whose content is not looked at (the envelope pass).
-struct Skipped;
-
-impl PageItem for Skipped {
-    fn from_raw(_raw: &RawValue) -> serde_json::Result<Self> {
-        Ok(Skipped)
-    }
+/// A page body checked once for shape (an object with a `value` list, all of it well-formed
+/// JSON): its continuation, and where each item's JSON is. Items are parsed from these ranges
+/// later (on another task while the next request is out), without scanning the body again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScannedPage {
+    pub envelope: Envelope,
+    items: Vec<Range<usize>>,
 }
 
 fn non_empty(s: Option<String>) -> Option<String> {
     s.filter(|s| !s.trim().is_empty())
+}
+
+impl ScannedPage {
+    /// Checks a page body. The error text says what was wrong, for `Error::InvalidResponse`.
+    pub fn scan(body: &str) -> Result<Self, String> {
+        require_object(body, "the body").map_err(|e| format!("{e}, so not a page of results"))?;
+        let wire: WirePage<'_> = serde_json::from_str(body)
+            .map_err(|e| format!("body is not a page of results: {e}"))?;
+        let raw_items = wire
+            .value
+            .ok_or_else(|| "the page has no 'value' list".to_owned())?;
+        let items = raw_items
+            .iter()
+            .map(|raw| span_of(body, raw.get()).map(|(start, end)| start..end))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| "an item of 'value' lies outside the body".to_owned())?;
+        Ok(Self {
+            envelope: Envelope {
+                continuation_token: non_empty(wire.continuation_token),
+                continuation_uri: non_empty(wire.continuation_uri),
+            },
+            items,
+        })
+    }
+
+    /// The items, parsed from `body` (the text this was scanned from).
+    pub fn items<T: PageItem>(&self, body: &str) -> Result<Vec<T>, String> {
+        self.items
+            .iter()
+            .enumerate()
+            .map(|(index, range)| {
+                let text = body
+                    .get(range.clone())
+                    .ok_or_else(|| format!("item {index} of 'value' lies outside the body"))?;
+                T::from_item_json(text)
+                    .map_err(|e| format!("item {index} of 'value' is invalid: {e}"))
+            })
+            .collect()
+    }
+
+    /// The items and the continuation, as one page.
+    pub fn into_page<T: PageItem>(self, body: &str) -> Result<Page<T>, String> {
+        let items = self.items(body)?;
+        Ok(Page {
+            items,
+            continuation_token: self.envelope.continuation_token,
+            continuation_uri: self.envelope.continuation_uri,
+        })
+    }
+}
+
+/// A response body as text, or why it is not.
+pub fn body_text(body: Vec<u8>) -> Result<String, String> {
+    String::from_utf8(body).map_err(|e| format!("body is not UTF-8: {}", e.utf8_error()))
 }
 
 impl<T> Page<T> {
@@ -369,24 +522,7 @@ impl<T: PageItem> Page<T> {
     /// Parses a page body. The error text says what was wrong, for `Error::InvalidResponse`.
     pub fn parse(body: &[u8]) -> Result<Self, String> {
         let text = std::str::from_utf8(body).map_err(|e| format!("body is not UTF-8: {e}"))?;
-        require_object(text, "the body").map_err(|e| format!("{e}, so not a page of results"))?;
-        let wire: WirePage<'_> = serde_json::from_str(text)
-            .map_err(|e| format!("body is not a page of results: {e}"))?;
-        let raw_items = wire
-            .value
-            .ok_or_else(|| "the page has no 'value' list".to_owned())?;
-        let items = raw_items
-            .into_iter()
-            .enumerate()
-            .map(|(index, raw)| {
-                T::from_raw(raw).map_err(|e| format!("item {index} of 'value' is invalid: {e}"))
-            })
-            .collect::<Result<Vec<T>, String>>()?;
-        Ok(Self {
-            items,
-            continuation_token: non_empty(wire.continuation_token),
-            continuation_uri: non_empty(wire.continuation_uri),
-        })
+        ScannedPage::scan(text)?.into_page(text)
     }
 }
 
@@ -411,13 +547,13 @@ mod tests {
         let page = Page::<JobInstance>::parse(EXAMPLE.as_bytes()).unwrap();
         assert_eq!(page.items.len(), 1);
         let job = &page.items[0];
-        assert_eq!(job.status.as_deref(), Some("Completed"));
+        assert_eq!(job.status(), Some("Completed"));
         assert_eq!(job.failure_reason, None);
         assert_eq!(
             job.start_time_utc.map(|t| t.to_rfc3339()),
             Some("2024-06-22T06:35:00.781215400+00:00".to_owned())
         );
-        assert!(job.raw.contains("\"2024-06-22T06:35:00.7812154\""));
+        assert!(job.raw().contains("\"2024-06-22T06:35:00.7812154\""));
         assert_eq!(
             page.continuation_token.as_deref(),
             Some("LDEsMTAwMDAwLDA%3D")
@@ -439,8 +575,27 @@ mod tests {
     fn unknown_status_and_fields_are_accepted() {
         let body = br#"{"value":[{"status":"Paused","invokeType":"Triggered","newField":1}]}"#;
         let page = Page::<JobInstance>::parse(body).unwrap();
-        assert_eq!(page.items[0].status.as_deref(), Some("Paused"));
-        assert_eq!(page.items[0].invoke_type.as_deref(), Some("Triggered"));
+        assert_eq!(page.items[0].status(), Some("Paused"));
+        assert_eq!(page.items[0].invoke_type(), Some("Triggered"));
+    }
+
+    #[test]
+    fn escaped_strings_are_unescaped() {
+        let body = br#"{"value":[{"id":"a\"b","status":"Fa\u0069led","jobType":"Pipeline","itemId":null}]}"#;
+        let page = Page::<JobInstance>::parse(body).unwrap();
+        let job = &page.items[0];
+        assert_eq!(job.id(), Some("a\"b"));
+        assert_eq!(job.status(), Some("Failed"));
+        assert_eq!(job.job_type(), Some("Pipeline"));
+        assert_eq!(job.item_id(), None);
+        assert_eq!(job.root_activity_id(), None);
+        assert!(job.raw().contains(r#""Fa\u0069led""#));
+    }
+
+    #[test]
+    fn a_string_field_of_another_type_is_an_error() {
+        let err = Page::<JobInstance>::parse(br#"{"value":[{"status":7}]}"#).unwrap_err();
+        assert!(err.contains("item 0"), "{err}");
     }
 
     #[test]
@@ -488,7 +643,7 @@ mod tests {
     fn failure_reason_is_read() {
         let body = br#"{"value":[{"status":"Failed","failureReason":{"requestId":"r1","errorCode":"JobFailed","message":"boom","moreDetails":[{"errorCode":"Inner","message":"m","relatedResource":{"resourceId":"i","resourceType":"Notebook"}}],"isRetriable":false}}]}"#;
         let page = Page::<JobInstance>::parse(body).unwrap();
-        let reason = page.items[0].failure_reason.clone().unwrap();
+        let reason = *page.items[0].failure_reason.clone().unwrap();
         assert_eq!(reason.error_code.as_deref(), Some("JobFailed"));
         assert_eq!(reason.is_retriable, Some(false));
         let details = reason.more_details.unwrap();
@@ -615,6 +770,33 @@ mod tests {
                     prop_assert_eq!(Value::from(parsed.items), page["value"].clone());
                 }
                 let _ = ErrorResponse::from_value(value);
+            }
+
+            #[test]
+            fn string_fields_read_back_exactly(
+                id in any::<String>(),
+                status in any::<String>(),
+                job_type in "[A-Za-z]{0,12}",
+                pretty in any::<bool>(),
+            ) {
+                // Escaped strings are unescaped copies, plain ones ranges of the kept JSON:
+                // either way the accessor returns what the JSON string says.
+                let item = serde_json::json!({ "id": id, "status": status, "jobType": job_type });
+                let page = serde_json::json!({ "value": [item] });
+                let body = if pretty {
+                    serde_json::to_vec_pretty(&page).unwrap_or_default()
+                } else {
+                    serde_json::to_vec(&page).unwrap_or_default()
+                };
+                let parsed = Page::<JobInstance>::parse(&body);
+                prop_assert!(parsed.is_ok(), "{:?}", parsed);
+                let parsed = parsed.unwrap();
+                let job = &parsed.items[0];
+                prop_assert_eq!(job.id(), Some(id.as_str()));
+                prop_assert_eq!(job.status(), Some(status.as_str()));
+                prop_assert_eq!(job.job_type(), Some(job_type.as_str()));
+                prop_assert_eq!(job.item_id(), None);
+                prop_assert_eq!(job.wire_value().ok(), Some(item));
             }
         }
     }

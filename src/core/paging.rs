@@ -12,7 +12,7 @@
 use crate::core::client::Client;
 use crate::core::config::same_origin;
 use crate::core::error::{Error, Result};
-use crate::core::models::{Envelope, Page, PageItem};
+use crate::core::models::{body_text, Envelope, Page, PageItem, ScannedPage};
 use crate::core::token_encoding::{encode_query_value, raw_query_param};
 use std::time::{Duration, Instant};
 use url::Url;
@@ -40,21 +40,31 @@ pub struct Pager {
     deadline: Option<(Instant, Duration)>,
 }
 
-/// A received page whose items are not parsed yet.
+/// A received page, checked and scanned, whose items are not parsed yet.
 #[derive(Debug)]
 pub struct RawPage {
     url: String,
     request_id: Option<String>,
-    body: Vec<u8>,
+    body: String,
+    scanned: ScannedPage,
 }
 
 impl RawPage {
     /// Parses the items (CPU work, no I/O).
     pub fn parse<T: PageItem>(&self) -> Result<Page<T>> {
-        Page::<T>::parse(&self.body).map_err(|detail| Error::InvalidResponse {
-            url: self.url.clone(),
-            request_id: self.request_id.clone(),
-            detail,
+        let items = self
+            .scanned
+            .items(&self.body)
+            .map_err(|detail| Error::InvalidResponse {
+                url: self.url.clone(),
+                request_id: self.request_id.clone(),
+                detail,
+            })?;
+        let envelope = &self.scanned.envelope;
+        Ok(Page {
+            items,
+            continuation_token: envelope.continuation_token.clone(),
+            continuation_uri: envelope.continuation_uri.clone(),
         })
     }
 }
@@ -155,17 +165,22 @@ impl Pager {
             return Ok(None);
         };
         let received = self.client.get(&url, self.deadline).await?;
-        let envelope =
-            Envelope::parse(&received.body).map_err(|detail| Error::InvalidResponse {
-                url: url.to_string(),
-                request_id: received.request_id.clone(),
-                detail,
-            })?;
-        self.advance(&url, token.as_deref(), &envelope);
+        let request_id = received.request_id;
+        let scanned = body_text(received.body).and_then(|body| {
+            let scanned = ScannedPage::scan(&body)?;
+            Ok((body, scanned))
+        });
+        let (body, scanned) = scanned.map_err(|detail| Error::InvalidResponse {
+            url: url.to_string(),
+            request_id: request_id.clone(),
+            detail,
+        })?;
+        self.advance(&url, token.as_deref(), &scanned.envelope);
         Ok(Some(RawPage {
             url: url.to_string(),
-            request_id: received.request_id,
-            body: received.body,
+            request_id,
+            body,
+            scanned,
         }))
     }
 

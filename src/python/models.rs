@@ -241,44 +241,34 @@ impl JobInstance {
 impl JobInstance {
     #[getter]
     fn id(&self) -> Option<&str> {
-        self.0.id.as_deref()
+        self.0.id()
     }
 
     #[getter]
     fn item_id(&self) -> Option<&str> {
-        self.0.item_id.as_deref()
+        self.0.item_id()
     }
 
     #[getter]
     fn job_type(&self) -> Option<&str> {
-        self.0.job_type.as_deref()
+        self.0.job_type()
     }
 
     /// `InvokeType` member, or the plain string for values added to the API later.
     #[getter]
     fn invoke_type<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        open_enum(
-            py,
-            &INVOKE_TYPE_MEMBERS,
-            "InvokeType",
-            self.0.invoke_type.as_deref(),
-        )
+        open_enum(py, &INVOKE_TYPE_MEMBERS, "InvokeType", self.0.invoke_type())
     }
 
     /// `JobStatus` member, or the plain string for values added to the API later.
     #[getter]
     fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        open_enum(
-            py,
-            &JOB_STATUS_MEMBERS,
-            "JobStatus",
-            self.0.status.as_deref(),
-        )
+        open_enum(py, &JOB_STATUS_MEMBERS, "JobStatus", self.0.status())
     }
 
     #[getter]
     fn root_activity_id(&self) -> Option<&str> {
-        self.0.root_activity_id.as_deref()
+        self.0.root_activity_id()
     }
 
     #[getter]
@@ -293,7 +283,7 @@ impl JobInstance {
 
     #[getter]
     fn failure_reason(&self) -> Option<ErrorResponse> {
-        self.0.failure_reason.clone().map(ErrorResponse)
+        self.0.failure_reason.as_deref().cloned().map(ErrorResponse)
     }
 
     /// The instance exactly as the API sent it: camelCase keys, original strings, nulls and
@@ -305,7 +295,7 @@ impl JobInstance {
 
     /// The instance's JSON text exactly as received.
     fn to_json(&self) -> &str {
-        &self.0.raw
+        self.0.raw()
     }
 
     #[classmethod]
@@ -336,7 +326,7 @@ impl JobInstance {
 
     fn __hash__(&self) -> u64 {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (&self.0.id, &self.0.status, &self.0.end_time_utc).hash(&mut hasher);
+        (self.0.id(), self.0.status(), &self.0.end_time_utc).hash(&mut hasher);
         hasher.finish()
     }
 
@@ -356,8 +346,8 @@ impl JobInstance {
             "JobInstance(id={}, job_type={}, invoke_type={}, status={}, start_time_utc={}, end_time_utc={}, failure_reason={})",
             repr_str(self.id()),
             repr_str(self.job_type()),
-            repr_str(self.0.invoke_type.as_deref()),
-            repr_str(self.0.status.as_deref()),
+            repr_str(self.0.invoke_type()),
+            repr_str(self.0.status()),
             time(self.0.start_time_utc),
             time(self.0.end_time_utc),
             failure
