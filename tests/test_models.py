@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import pickle
+import random
 
 import pytest
 from _helpers import guid, ids_of, wire_job
@@ -124,6 +125,56 @@ def test_dict_mode_keeps_the_wire_exactly(emulator, client, make_item):
     assert type(big[4]) is float
     assert all("_" not in key for key in dicts[1])  # camelCase, not snake_case
     assert list(dicts[1]["failureReason"]) == list(FAILED_JOB["failureReason"])
+
+
+def random_json(rng: random.Random, depth: int = 0) -> object:
+    """Any JSON value: nested containers, escapes, non-BMP text, extreme numbers."""
+    kinds = ["null", "bool", "int", "float", "str"] + (["list", "dict"] * 2 if depth < 5 else [])
+    kind = rng.choice(kinds)
+    if kind == "null":
+        return None
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "int":
+        return rng.choice([rng.randint(-(2**63), 2**64 - 1), rng.randint(-1000, 1000), 0])
+    if kind == "float":
+        return rng.choice(
+            [rng.uniform(-1e300, 1e300), rng.random(), 0.1, -0.0, 5e-324, 1.7976931348623157e308]
+        )
+    if kind == "str":
+        return random_text(rng)
+    if kind == "list":
+        return [random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    return {random_text(rng): random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+
+
+def random_text(rng: random.Random) -> str:
+    alphabet = 'abcXYZ09 "\\/\b\f\n\r\t\x00\x1f\x7fé€\U0001f600\u2028'
+    return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+
+
+def test_dict_mode_reads_any_json_exactly(emulator, client, make_item):
+    """Dict mode and to_dict() build Python objects straight from the JSON text: any value
+    (escapes, surrogate pairs, 64-bit integers, extreme floats, nesting, key order) must come
+    out as json.loads would give it."""
+    rng = random.Random(20261204)
+    instances = [
+        {
+            "id": guid(f"random-{n}"),
+            "status": "Completed",
+            **{random_text(rng): random_json(rng) for _ in range(rng.randint(0, 5))},
+        }
+        for n in range(300)
+    ]
+    item = make_item(instances=instances)
+
+    dicts = list(client.list_item_job_instances(item.workspace_id, item.item_id, as_dict=True))
+    jobs = list(client.list_item_job_instances(item.workspace_id, item.item_id))
+
+    expected = json.dumps(instances)  # key order and float repr included
+    assert json.dumps(dicts) == expected
+    assert json.dumps([job.to_dict() for job in jobs]) == expected
+    assert [json.loads(job.to_json()) for job in jobs] == instances
 
 
 def test_object_mode_keeps_unknown_fields_in_to_dict(emulator, client, make_item):

@@ -243,7 +243,7 @@ fn span_of(outer: &str, inner: &str) -> Option<(usize, usize)> {
 
 /// A JSON string borrowed from the input when it has no escapes (serde's own `Cow` impl
 /// always copies).
-struct MaybeBorrowed<'a>(Cow<'a, str>);
+pub struct MaybeBorrowed<'a>(pub Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for MaybeBorrowed<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -392,6 +392,75 @@ impl PageItem for JobInstance {
 impl PageItem for Value {
     fn from_item_json(text: &str) -> serde_json::Result<Self> {
         serde_json::from_str(text)
+    }
+}
+
+/// Dict mode: the element's JSON text, converted to Python data on the Python side in one pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireText(pub Box<str>);
+
+impl PageItem for WireText {
+    fn from_item_json(text: &str) -> serde_json::Result<Self> {
+        // The page scan checked the syntax only. Reading every value here (without building
+        // anything) finds what converting it later would trip on, while the error can still
+        // name the response: numbers out of range, lone surrogate escapes, too deep nesting.
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        serde::de::Deserializer::deserialize_any(&mut deserializer, Validate)?;
+        deserializer.end()?;
+        Ok(WireText(text.into()))
+    }
+}
+
+/// Visits every value of a JSON text as serde_json would when building it, keeping nothing.
+struct Validate;
+
+impl<'de> Deserialize<'de> for Validate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(Validate)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Validate {
+    type Value = Validate;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self, E> {
+        Ok(Validate)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self, E> {
+        Ok(Validate)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self, E> {
+        Ok(Validate)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self, E> {
+        Ok(Validate)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self, E> {
+        Ok(Validate)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self, E> {
+        Ok(Validate)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<Validate>()?.is_some() {}
+        Ok(Validate)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        while map.next_key::<MaybeBorrowed<'de>>()?.is_some() {
+            map.next_value::<Validate>()?;
+        }
+        Ok(Validate)
     }
 }
 

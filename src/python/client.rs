@@ -6,6 +6,7 @@ use crate::core::fanout::{self, Target};
 use crate::core::ids::parse_guid;
 use crate::core::limiter::RateLimit;
 use crate::core::models::JobInstance as CoreJobInstance;
+use crate::core::models::WireText;
 use crate::core::retry::RetryPolicy;
 use crate::core::Client;
 use crate::python::auth::{CallableProvider, CredentialProvider};
@@ -16,7 +17,6 @@ use crate::python::logging::PythonLogging;
 use crate::python::pager::{JobInstancePager, Listing};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -196,7 +196,7 @@ impl JobsClient {
         let client = self.client.clone();
         let concurrency = positive_concurrency(concurrency)?;
         Ok(if as_dict {
-            let (work, results) = fanout::many::<Value>(client, parsed, concurrency);
+            let (work, results) = fanout::many::<WireText>(client, parsed, concurrency);
             JobInstanceFanOut::new(Box::pin(work), Results::Dicts(results))
         } else {
             let (work, results) = fanout::many::<CoreJobInstance>(client, parsed, concurrency);
@@ -223,7 +223,7 @@ impl JobsClient {
         let concurrency = positive_concurrency(concurrency)?;
         Ok(if as_dict {
             let (work, results) =
-                fanout::workspace::<Value>(client, workspace, item_type, concurrency);
+                fanout::workspace::<WireText>(client, workspace, item_type, concurrency);
             JobInstanceFanOut::new(Box::pin(work), Results::Dicts(results))
         } else {
             let (work, results) =

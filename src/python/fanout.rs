@@ -2,6 +2,7 @@
 
 use crate::core::fanout::ItemResult;
 use crate::core::models::JobInstance as CoreJobInstance;
+use crate::core::models::WireText;
 use crate::core::runtime::runtime;
 use crate::python::errors::to_py_err;
 use crate::python::rows::Rows;
@@ -9,7 +10,6 @@ use crate::python::runtime::{awaitable, wait_for};
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
-use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -115,7 +115,7 @@ impl ItemJobInstances {
 /// A result stream of either item form.
 pub enum Results {
     Objects(mpsc::Receiver<ItemResult<CoreJobInstance>>),
-    Dicts(mpsc::Receiver<ItemResult<Value>>),
+    Dicts(mpsc::Receiver<ItemResult<WireText>>),
 }
 
 struct Received {

@@ -7,6 +7,7 @@ mod convert;
 mod emulator;
 mod errors;
 mod fanout;
+mod json;
 mod logging;
 mod models;
 mod pager;

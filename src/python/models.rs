@@ -3,6 +3,7 @@
 
 use crate::core::models as core;
 use crate::python::convert::{from_python, open_enum, to_python};
+use crate::python::json::JsonToPython;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -289,8 +290,9 @@ impl JobInstance {
     /// The instance exactly as the API sent it: camelCase keys, original strings, nulls and
     /// fields this version does not know about.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let value = self.0.wire_value().map_err(|e| invalid("JobInstance", e))?;
-        to_python(py, &value)
+        JsonToPython::new(py)
+            .convert(self.0.raw())
+            .map_err(|e| invalid("JobInstance", e))
     }
 
     /// The instance's JSON text exactly as received.

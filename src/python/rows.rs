@@ -2,16 +2,16 @@
 
 use crate::core::error::Result;
 use crate::core::models::JobInstance as CoreJobInstance;
+use crate::core::models::WireText;
 use crate::core::paging::{Pager, RawPage};
-use crate::python::convert::to_python;
+use crate::python::json::JsonToPython;
 use crate::python::models::JobInstance;
 use pyo3::prelude::*;
-use serde_json::Value;
 
 /// Parsed items, still without Python objects (built off the GIL, converted with it).
 pub enum Rows {
     Objects(Vec<CoreJobInstance>),
-    Dicts(Vec<Value>),
+    Dicts(Vec<WireText>),
 }
 
 impl Rows {
@@ -21,10 +21,13 @@ impl Rows {
                 .into_iter()
                 .map(|job| Py::new(py, JobInstance(job)).map(Py::into_any))
                 .collect(),
-            Rows::Dicts(items) => items
-                .iter()
-                .map(|value| to_python(py, value).map(Bound::unbind))
-                .collect(),
+            Rows::Dicts(items) => {
+                let json = JsonToPython::new(py);
+                items
+                    .iter()
+                    .map(|item| json.convert(&item.0).map(Bound::unbind))
+                    .collect()
+            }
         }
     }
 }
@@ -32,7 +35,7 @@ impl Rows {
 /// The items of a page received by [`Pager::next_raw_page`].
 pub fn parse_rows(raw: &RawPage, as_dict: bool) -> Result<Rows> {
     Ok(if as_dict {
-        Rows::Dicts(raw.parse::<Value>()?.items)
+        Rows::Dicts(raw.parse::<WireText>()?.items)
     } else {
         Rows::Objects(raw.parse::<CoreJobInstance>()?.items)
     })
@@ -42,7 +45,7 @@ pub fn parse_rows(raw: &RawPage, as_dict: bool) -> Result<Rows> {
 pub async fn next_rows(pager: &mut Pager, as_dict: bool) -> Result<Option<Rows>> {
     Ok(if as_dict {
         pager
-            .next_page::<Value>()
+            .next_page::<WireText>()
             .await?
             .map(|page| Rows::Dicts(page.items))
     } else {
