@@ -649,6 +649,26 @@ mod tests {
     }
 
     #[test]
+    fn dict_items_are_checked_like_values() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let shallow = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        for item in [
+            r#"[1e999]"#,
+            r#""\ud800""#,
+            deep.as_str(),
+            shallow.as_str(),
+            r#"{"a":[1,{"b":null}],"c":1.5e300,"d":"\ud83d\ude00"}"#,
+            r#"{"x":18446744073709551616,"y":-9223372036854775808}"#,
+        ] {
+            assert_eq!(
+                WireText::from_item_json(item).is_ok(),
+                serde_json::from_str::<Value>(item).is_ok(),
+                "{item}"
+            );
+        }
+    }
+
+    #[test]
     fn escaped_strings_are_unescaped() {
         let body = br#"{"value":[{"id":"a\"b","status":"Fa\u0069led","jobType":"Pipeline","itemId":null}]}"#;
         let page = Page::<JobInstance>::parse(body).unwrap();
