@@ -280,7 +280,8 @@ def test_a_level_change_shows_from_the_next_page_requested(emulator, make_item, 
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     assert len(list(pager)) == 4  # pages 2 and 3
     urls = [parse(DEBUG_RE, r)["url"] for r in ours(caplog, logging.DEBUG)]
-    assert len(urls) == 2 and all("continuationToken=" in url for url in urls)
+    assert len(urls) == 2
+    assert all("continuationToken=" in url for url in urls)
 
     caplog.set_level(logging.WARNING, logger=LOGGER)
     caplog.clear()
