@@ -138,6 +138,106 @@ def test_a_failed_prefetched_page_surfaces_in_order_and_iteration_resumes(
     assert got == [j["id"] for j in item.instances]
 
 
+def wait_until_requested(emu, item, count: int, timeout: float = 5.0) -> None:
+    """Until `count` listing requests were answered, plus a moment for the last one's parse."""
+    deadline = time.monotonic() + timeout
+    while len(listing_requests(emu, item)) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+
+
+@pytest.mark.parametrize("as_dict", [False, True])
+def test_a_slow_consumer_takes_pages_that_are_already_here(make_emulator, make_item, as_dict):
+    """A consumer slower than the network finds the next page already received and parsed and
+    takes it without a round trip through the runtime: same items, order and tokens."""
+    emu = make_emulator(page_size=10)
+    item = make_item(45, emu=emu)  # 5 pages
+    expected = [j["id"] for j in item.instances]
+    pager = make_client(emu).list_item_job_instances(
+        item.workspace_id, item.item_id, as_dict=as_dict, prefetch=2
+    )
+    got, tokens = [], []
+    for page in range(5):
+        if page:
+            # Page `page` is consumed: the producer holds pages up to page + 2.
+            wait_until_requested(emu, item, min(page + 2, 5))
+        for _ in range(10 if page < 4 else 5):
+            job = next(pager)
+            got.append(job["id"] if as_dict else job.id)
+        tokens.append(pager.continuation_token)
+    assert list(pager) == []
+    assert got == expected
+    assert tokens[-1] is None
+    assert len(set(tokens[:-1])) == 4
+    assert len(listing_requests(emu, item)) == 5
+    # Each token resumes right after the page it was read after.
+    client = make_client(emu)
+    for page, token in enumerate(tokens[:-1], start=1):
+        rest = client.list_item_job_instances(
+            item.workspace_id, item.item_id, continuation_token=token
+        )
+        assert ids_of(rest) == expected[page * 10 :]
+
+
+@pytest.mark.asyncio
+async def test_async_slow_consumer_takes_pages_that_are_already_here(make_emulator, make_item):
+    emu = make_emulator(page_size=10)
+    item = make_item(35, emu=emu)
+    pager = make_client(emu).list_item_job_instances(item.workspace_id, item.item_id, prefetch=3)
+    got = []
+    async for job in pager:
+        got.append(job.id)
+        if len(got) % 10 == 1:
+            await asyncio.sleep(0.1)  # the producer runs ahead meanwhile
+    assert got == [j["id"] for j in item.instances]
+    assert len(listing_requests(emu, item)) == 4
+
+    pages = (
+        make_client(emu)
+        .list_item_job_instances(item.workspace_id, item.item_id, prefetch=3)
+        .by_page()
+    )
+    sizes = []
+    async for page in pages:
+        sizes.append(len(page))
+        await asyncio.sleep(0.1)
+    assert sizes == [10, 10, 10, 5]
+
+
+@pytest.mark.parametrize("mode", ["items", "pages", "async"])
+def test_a_failure_behind_pages_already_here_comes_after_them(make_emulator, make_item, mode):
+    """Pages 2 and 3 are already here when page 4 fails: they come first, then the error (it
+    is not dropped on the way), and iterating again resumes at page 4."""
+    emu = make_emulator(page_size=10)
+    item = make_item(50, emu=emu)
+    pager = make_client(emu).list_item_job_instances(item.workspace_id, item.item_id, prefetch=2)
+    got = [next(pager).id]  # page 1 taken; the producer fetches pages 2 and 3, then waits
+    wait_until_requested(emu, item, 3)
+    emu.fail_next(503)  # page 4, requested once page 2 is taken
+
+    def consume() -> None:
+        if mode == "items":
+            got.extend(job.id for job in pager)
+        elif mode == "pages":
+            for page in pager.by_page():
+                got.extend(job.id for job in page.items)
+                time.sleep(0.05)
+        else:
+
+            async def collect() -> None:
+                async for job in pager:
+                    got.append(job.id)
+                    await asyncio.sleep(0.002)
+
+            asyncio.run(collect())
+
+    with pytest.raises(ServerError):
+        consume()
+    assert len(got) == 30
+    consume()
+    assert got == [j["id"] for j in item.instances]
+
+
 def test_resume_token_is_after_the_last_page_handed_out(make_emulator, make_item):
     """With pages fetched ahead, continuation_token still resumes after what the caller got."""
     emu = make_emulator(page_size=10)

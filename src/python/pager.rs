@@ -7,6 +7,7 @@
 use crate::core::error::Error;
 use crate::core::paging::Pager;
 use crate::python::errors::to_py_err;
+use crate::python::logging::refresh_debug_enabled;
 use crate::python::models::Page;
 use crate::python::rows::{next_rows, parse_rows, Rows};
 use crate::python::runtime::{awaitable, wait_for};
@@ -14,8 +15,11 @@ use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{ready, Context, Poll, Waker};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
@@ -29,6 +33,15 @@ struct Fetched {
 pub struct ReceivedPage {
     items: Vec<Py<PyAny>>,
     continuation_token: Option<String>,
+}
+
+impl ReceivedPage {
+    fn into_page(self, py: Python<'_>) -> PyResult<Page> {
+        Ok(Page::new(
+            PyList::new(py, self.items)?.unbind(),
+            self.continuation_token,
+        ))
+    }
 }
 
 impl Fetched {
@@ -56,13 +69,38 @@ struct Stream {
     current: Option<Pending>,
 }
 
+type Parsed = Result<Result<Rows, Error>, tokio::task::JoinError>;
+
+/// A page's item parse: running on another task, or finished.
+enum Parse {
+    Running(tokio::task::JoinHandle<Result<Rows, Error>>),
+    Done(Parsed),
+}
+
 /// A received page whose items are being parsed on another task while the next request goes
 /// out: per page, the wait is the round trip or the parsing, whichever is longer, not both.
 struct Pending {
-    parse: tokio::task::JoinHandle<Result<Rows, Error>>,
+    parse: Parse,
     continuation_token: Option<String>,
     /// The pager as it was before this page, restored if its items turn out invalid.
     before: Box<Pager>,
+}
+
+impl Pending {
+    /// Ready once the parse finished; its result then waits in `Parse::Done`. Cancel-safe.
+    fn poll_parse(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Parse::Running(handle) = &mut self.parse {
+            let parsed = ready!(Pin::new(handle).poll(cx));
+            self.parse = Parse::Done(parsed);
+        }
+        Poll::Ready(())
+    }
+
+    /// Whether the parse finished with items (not with an error), checked without waiting.
+    fn has_rows_now(&mut self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        self.poll_parse(&mut cx).is_ready() && matches!(self.parse, Parse::Done(Ok(Ok(_))))
+    }
 }
 
 type SharedPager = Arc<tokio::sync::Mutex<Pager>>;
@@ -85,7 +123,7 @@ async fn produce(pager: SharedPager, pages: mpsc::Sender<Result<Pending, Error>>
                 drop(pager);
                 let parse = tokio::spawn(async move { parse_rows(&raw, as_dict) });
                 slot.send(Ok(Pending {
-                    parse,
+                    parse: Parse::Running(parse),
                     continuation_token,
                     before,
                 }));
@@ -179,6 +217,51 @@ impl Listing {
         self.closed.load(Ordering::SeqCst)
     }
 
+    /// The next page if the producer already received and parsed it, taken without waiting
+    /// and without a round trip through the runtime (spawning, waking threads, and for
+    /// `async for` the event loop's wake-up); also a failed request the producer already
+    /// reported. `None`: nothing there yet, or what [`Listing::fetch`] must handle (the end,
+    /// items that failed to parse).
+    fn take_ready_page(&self) -> Option<Result<Fetched, Error>> {
+        if self.is_closed() {
+            return None;
+        }
+        let mut feed = self.feed.try_lock().ok()?;
+        let Feed::Streaming(stream) = &mut *feed else {
+            return None;
+        };
+        if stream.current.is_none() {
+            match stream.receiver.try_recv() {
+                Ok(Ok(pending)) => stream.current = Some(pending),
+                Ok(Err(error)) => {
+                    // As in `fetch`: the producer stopped at the failed page; the next call
+                    // starts a new one there.
+                    *feed = Feed::Idle;
+                    return Some(Err(error));
+                }
+                Err(_empty_or_ended) => return None,
+            }
+        }
+        if !stream.current.as_mut()?.has_rows_now() {
+            return None;
+        }
+        let pending = stream.current.take()?;
+        let rows = match pending.parse {
+            Parse::Done(Ok(Ok(rows))) => rows,
+            parse => {
+                // Not reached (checked above); put it back rather than lose a page.
+                stream.current = Some(Pending { parse, ..pending });
+                return None;
+            }
+        };
+        drop(feed);
+        *lock(&self.continuation_token) = pending.continuation_token.clone();
+        Some(Ok(Fetched {
+            rows,
+            continuation_token: pending.continuation_token,
+        }))
+    }
+
     /// The next page's rows (`None` at the end), without the GIL: parsing happens here, on the
     /// runtime; the caller converts to Python objects on its own thread when it can.
     async fn fetch(self: Arc<Self>) -> PyResult<Option<Fetched>> {
@@ -247,10 +330,15 @@ impl Listing {
                     let Some(pending) = stream.current.as_mut() else {
                         continue;
                     };
-                    let parsed = (&mut pending.parse).await;
+                    std::future::poll_fn(|cx| pending.poll_parse(cx)).await;
                     guard.armed = false;
                     let Some(pending) = stream.current.take() else {
                         continue;
+                    };
+                    let Parse::Done(parsed) = pending.parse else {
+                        return Err(crate::python::errors::internal_error(
+                            "a page's parse result went missing",
+                        ));
                     };
                     match parsed {
                         Ok(Ok(rows)) => {
@@ -292,8 +380,24 @@ impl Listing {
         }
     }
 
+    /// A page that is already here, converted on the calling thread (see `take_ready_page`).
+    fn ready_page(&self, py: Python<'_>) -> PyResult<Option<ReceivedPage>> {
+        match self.take_ready_page().transpose().map_err(to_py_err)? {
+            Some(fetched) => {
+                // The producer keeps requesting; keep its view of the log level fresh, as
+                // handing work to the runtime would.
+                refresh_debug_enabled(py);
+                fetched.into_python(py).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
     /// `fetch` for the sync iterators: waits without the GIL, converts on the calling thread.
     fn fetch_blocking(self: &Arc<Self>, py: Python<'_>) -> PyResult<Option<ReceivedPage>> {
+        if let Some(page) = self.ready_page(py)? {
+            return Ok(Some(page));
+        }
         match wait_for(py, Arc::clone(self).fetch())? {
             Some(fetched) => fetched.into_python(py).map(Some),
             None => Ok(None),
@@ -326,18 +430,25 @@ impl Listing {
         }
     }
 
-    /// The next page: items still buffered come first, as a page of their own.
-    fn next_page_blocking(self: &Arc<Self>, py: Python<'_>) -> PyResult<Option<Page>> {
+    /// The next page if it can be had without waiting: buffered items, or a page already here.
+    fn page_now(&self, py: Python<'_>) -> PyResult<Option<Page>> {
         let buffered = self.take_buffered();
         if !buffered.is_empty() {
             let token = lock(&self.continuation_token).clone();
             return Ok(Some(Page::new(PyList::new(py, buffered)?.unbind(), token)));
         }
-        match self.fetch_blocking(py)? {
-            Some(page) => Ok(Some(Page::new(
-                PyList::new(py, page.items)?.unbind(),
-                page.continuation_token,
-            ))),
+        self.ready_page(py)?
+            .map(|page| page.into_page(py))
+            .transpose()
+    }
+
+    /// The next page: items still buffered come first, as a page of their own.
+    fn next_page_blocking(self: &Arc<Self>, py: Python<'_>) -> PyResult<Option<Page>> {
+        if let Some(page) = self.page_now(py)? {
+            return Ok(Some(page));
+        }
+        match wait_for(py, Arc::clone(self).fetch())? {
+            Some(fetched) => fetched.into_python(py)?.into_page(py).map(Some),
             None => Ok(None),
         }
     }
@@ -420,6 +531,12 @@ impl JobInstancePager {
         if let Some(item) = self.listing.pop_buffered() {
             return Ok(Bound::new(py, Ready { value: item })?.into_any());
         }
+        if let Some(page) = self.listing.ready_page(py)? {
+            self.listing.buffer_page(page);
+            if let Some(item) = self.listing.pop_buffered() {
+                return Ok(Bound::new(py, Ready { value: item })?.into_any());
+            }
+        }
         awaitable(py, Arc::clone(&self.listing).next_item())
     }
 
@@ -484,6 +601,15 @@ impl PageIterator {
     }
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(page) = self.listing.page_now(py)? {
+            return Ok(Bound::new(
+                py,
+                Ready {
+                    value: page.into_pyobject(py)?.into_any().unbind(),
+                },
+            )?
+            .into_any());
+        }
         awaitable(py, Arc::clone(&self.listing).next_page())
     }
 
