@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import types
 import uuid
 from collections.abc import Iterator
@@ -276,7 +277,9 @@ def test_a_level_change_shows_from_the_next_page_requested(emulator, make_item, 
     client = make_client(emulator)
 
     pager = client.list_item_job_instances(item.workspace_id, item.item_id, prefetch=0)
-    assert [next(pager), next(pager)]  # page 1, not logged
+    next(pager)
+    next(pager)  # page 1
+    assert ours(caplog) == []
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     assert len(list(pager)) == 4  # pages 2 and 3
     urls = [parse(DEBUG_RE, r)["url"] for r in ours(caplog, logging.DEBUG)]
@@ -293,19 +296,77 @@ def test_a_level_change_shows_from_the_next_page_requested(emulator, make_item, 
     assert len(ours(caplog, logging.DEBUG)) == 3
 
 
+def test_a_level_change_with_prefetch(emulator, make_item, caplog):
+    """With pages fetched ahead, the change applies from the page Python takes next: its own
+    request may or may not be logged (it may still be in flight), every later one is."""
+    emulator.set_page_size(2)
+    item = make_item(10)  # 5 pages
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    pager = make_client(emulator).list_item_job_instances(
+        item.workspace_id, item.item_id, prefetch=1
+    )
+    next(pager)
+    next(pager)  # page 1 taken; page 2 is requested now, while DEBUG is off
+    deadline = time.monotonic() + 5
+    while len(emulator.requests) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    assert len(list(pager)) == 8
+    urls = [parse(DEBUG_RE, r)["url"] for r in ours(caplog, logging.DEBUG)]
+    requested = [request_url(emulator, r) for r in emulator.requests]
+    assert len(requested) == 5
+    assert urls in (requested[2:], requested[1:])
+
+
 @pytest.mark.asyncio
 async def test_async_listings_read_the_level_too(emulator, make_item, caplog):
     emulator.set_page_size(2)
     item = make_item(4)
+    client = make_client(emulator)
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    assert len(list(client.list_item_job_instances(item.workspace_id, item.item_id))) == 4
     caplog.set_level(logging.DEBUG, logger=LOGGER)
-    jobs = [
-        j
-        async for j in make_client(emulator).list_item_job_instances(
-            item.workspace_id, item.item_id
-        )
-    ]
+    jobs = [j async for j in client.list_item_job_instances(item.workspace_id, item.item_id)]
     assert len(jobs) == 4
     assert len(ours(caplog, logging.DEBUG)) == 2
+
+
+def test_an_interrupt_while_reading_the_level_is_raised(emulator, make_item, monkeypatch):
+    """Reading the level runs Python code, where a pending Ctrl-C is delivered: it must come
+    out of the listing, not be swallowed (and the listing continues afterwards)."""
+    emulator.set_page_size(2)
+    item = make_item(4)
+    pager = make_client(emulator).list_item_job_instances(item.workspace_id, item.item_id)
+
+    def interrupted(level: int) -> bool:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(logging.getLogger(LOGGER), "isEnabledFor", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        next(pager)
+    monkeypatch.undo()
+    assert len(list(pager)) == 4
+
+
+@pytest.mark.asyncio
+async def test_an_error_while_reading_the_level_comes_out_of_the_await(
+    emulator, make_item, monkeypatch
+):
+    emulator.set_page_size(2)
+    item = make_item(4)
+    pager = make_client(emulator).list_item_job_instances(item.workspace_id, item.item_id)
+
+    def broken(level: int) -> bool:
+        raise ZeroDivisionError
+
+    assert (await pager.__anext__()) is not None  # page 1 buffered
+    await pager.__anext__()
+    monkeypatch.setattr(logging.getLogger(LOGGER), "isEnabledFor", broken)
+    pending = pager.__anext__()  # does not raise itself
+    with pytest.raises(ZeroDivisionError):
+        await pending
+    monkeypatch.undo()
+    assert len([job async for job in pager]) == 2
 
 
 # ---------------------------------------------------------------- the token never leaks

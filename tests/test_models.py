@@ -9,12 +9,13 @@ import pickle
 import random
 
 import pytest
-from _helpers import guid, ids_of, wire_job
+from _helpers import TOKEN, guid, ids_of, wire_job
 from fabric_jobs import (
     ErrorDetail,
     ErrorResponse,
     InvokeType,
     JobInstance,
+    JobsClient,
     JobStatus,
     RelatedResource,
 )
@@ -175,6 +176,42 @@ def test_dict_mode_reads_any_json_exactly(emulator, client, make_item):
     assert json.dumps(dicts) == expected
     assert json.dumps([job.to_dict() for job in jobs]) == expected
     assert [json.loads(job.to_json()) for job in jobs] == instances
+
+
+ESCAPED_WIRE = (
+    r'{"id":"a\u00e9\/b","jobType":"\u0050ipeline","status":"Fa\u0069led",'
+    r'"s":"\ud83d\ude00 \u2028","k\u0041":1,"dup":1,"dup":2,'
+    r'"esc":"\"\\\b\f\n\r\t\u0000","f":1e308,"tiny":5e-324,"e":1.5E-3,'
+    r'"u64":18446744073709551615,"i64":-9223372036854775808,'
+    r'"nested":[[[{"x":[],"y":{}}]]],"t":true,"n":null}'
+)
+
+
+def test_escapes_on_the_wire_read_like_json_loads(emulator, make_item):
+    """Escapes, surrogate pairs and repeated keys exactly as a server may send them (the
+    emulator's own output never has them: it re-serialises)."""
+    item = make_item(1)
+    body = '{"value":[' + ESCAPED_WIRE + "]}"
+    expected = json.dumps(json.loads(ESCAPED_WIRE))
+    client = JobsClient(token=TOKEN, base_url=emulator.base_url, max_retries=0)
+    for as_dict in (True, False):
+        emulator.fail_next(200, body=body, headers={"Content-Type": "application/json"})
+        [got] = client.list_item_job_instances(item.workspace_id, item.item_id, as_dict=as_dict)
+        wire = got if as_dict else got.to_dict()
+        assert json.dumps(wire) == expected
+        if not as_dict:
+            assert got.id == "a\u00e9/b"
+            assert got.job_type == "Pipeline"
+            assert got.status == "Failed"
+            assert JobInstance.from_json(ESCAPED_WIRE).to_dict() == json.loads(ESCAPED_WIRE)
+
+
+def test_numbers_read_as_serde_json_reads_them():
+    """Two documented differences from json.loads: an integer beyond 64 bits becomes a float,
+    and -0 becomes -0.0."""
+    job = JobInstance.from_json('{"big":18446744073709551616,"negzero":-0,"i":-0.0}')
+    assert job.to_dict() == {"big": 18446744073709551616.0, "negzero": -0.0, "i": -0.0}
+    assert type(job.to_dict()["big"]) is float
 
 
 def test_object_mode_keeps_unknown_fields_in_to_dict(emulator, client, make_item):

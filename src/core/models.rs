@@ -666,6 +666,12 @@ mod tests {
                 "{item}"
             );
         }
+        // One deliberate difference: with the `raw_value` feature, `Value` treats this key as
+        // serde_json's private RawValue marker and refuses the object; it is valid JSON, and
+        // dict mode hands it over as an ordinary key.
+        let marker = r#"{"$serde_json::private::RawValue":1}"#;
+        assert!(serde_json::from_str::<Value>(marker).is_err());
+        assert!(WireText::from_item_json(marker).is_ok());
     }
 
     #[test]

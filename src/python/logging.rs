@@ -21,37 +21,38 @@ static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 /// Whether the `fabric_jobs` logger took DEBUG records when a Python thread last looked.
 static DEBUG_ENABLED: AtomicBool = AtomicBool::new(false);
 
-fn logger(py: Python<'_>) -> Option<&Bound<'_, PyAny>> {
+fn logger(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     LOGGER
         .get_or_try_init(py, || {
             py.import("logging")?
                 .call_method1("getLogger", ("fabric_jobs",))
                 .map(Bound::unbind)
         })
-        .ok()
         .map(|logger| logger.bind(py))
 }
 
-fn is_enabled_for(logger: &Bound<'_, PyAny>, level: u8) -> bool {
-    logger
-        .call_method1("isEnabledFor", (level,))
-        .and_then(|v| v.is_truthy())
-        .unwrap_or(false)
+fn is_enabled_for(logger: &Bound<'_, PyAny>, level: u8) -> PyResult<bool> {
+    logger.call_method1("isEnabledFor", (level,))?.is_truthy()
 }
 
 /// Re-reads whether DEBUG records are wanted. Called on a Python thread (it holds the GIL
 /// anyway) each time it hands work to the runtime; costs one cached `isEnabledFor` call.
-pub fn refresh_debug_enabled(py: Python<'_>) {
-    let enabled = logger(py).is_some_and(|logger| is_enabled_for(logger, DEBUG));
+///
+/// This runs Python code, where a pending Ctrl-C is delivered: the error is the caller's to
+/// raise (swallowing it would lose the KeyboardInterrupt), and the flag stays as it was.
+pub fn refresh_debug_enabled(py: Python<'_>) -> PyResult<()> {
+    let enabled = is_enabled_for(logger(py)?, DEBUG)?;
     DEBUG_ENABLED.store(enabled, Ordering::Relaxed);
+    Ok(())
 }
 
 fn log(level: u8, build: impl FnOnce() -> (String, Vec<String>)) {
     Python::attach(|py| {
-        let Some(logger) = logger(py) else {
+        // On a runtime thread there is nobody to raise to: an error means no record.
+        let Ok(logger) = logger(py) else {
             return;
         };
-        if !is_enabled_for(logger, level) {
+        if !is_enabled_for(logger, level).unwrap_or(false) {
             return;
         }
         let (format, args) = build();

@@ -17,7 +17,7 @@ use pyo3::types::PyList;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{ready, Context, Poll, Waker};
 use tokio::sync::mpsc;
@@ -164,6 +164,8 @@ pub struct Listing {
     /// The token that resumes after the last page handed to the caller.
     continuation_token: Mutex<Option<String>>,
     closed: AtomicBool,
+    /// Pages taken by the fast path (`take_ready_page`); read by tests only.
+    pages_taken_without_waiting: AtomicUsize,
     as_dict: bool,
     prefetch: usize,
 }
@@ -190,6 +192,7 @@ impl Listing {
             buffer: Mutex::new(VecDeque::new()),
             continuation_token: Mutex::new(token),
             closed: AtomicBool::new(false),
+            pages_taken_without_waiting: AtomicUsize::new(0),
             as_dict,
             prefetch,
         })
@@ -254,8 +257,11 @@ impl Listing {
                 return None;
             }
         };
-        drop(feed);
+        // Published before `feed` is released, so a second consumer cannot get in between.
         *lock(&self.continuation_token) = pending.continuation_token.clone();
+        drop(feed);
+        self.pages_taken_without_waiting
+            .fetch_add(1, Ordering::Relaxed);
         Some(Ok(Fetched {
             rows,
             continuation_token: pending.continuation_token,
@@ -367,8 +373,8 @@ impl Listing {
                 }
             }
         };
-        drop(feed);
         *lock(&self.continuation_token) = fetched.continuation_token.clone();
+        drop(feed);
         Ok(Some(fetched))
     }
 
@@ -382,13 +388,11 @@ impl Listing {
 
     /// A page that is already here, converted on the calling thread (see `take_ready_page`).
     fn ready_page(&self, py: Python<'_>) -> PyResult<Option<ReceivedPage>> {
+        // Taking a page frees a slot and the producer sends its next request at once: refresh
+        // its view of the log level first, as handing work to the runtime would.
+        refresh_debug_enabled(py)?;
         match self.take_ready_page().transpose().map_err(to_py_err)? {
-            Some(fetched) => {
-                // The producer keeps requesting; keep its view of the log level fresh, as
-                // handing work to the runtime would.
-                refresh_debug_enabled(py);
-                fetched.into_python(py).map(Some)
-            }
+            Some(fetched) => fetched.into_python(py).map(Some),
             None => Ok(None),
         }
     }
@@ -467,11 +471,23 @@ impl Listing {
     }
 }
 
-/// An awaitable that is already complete: `__anext__` returns it for buffered items, so
-/// those never go through the event loop or the runtime.
+/// An awaitable that is already complete: `__anext__` returns it for buffered items and
+/// pages already here, so those never go through the event loop or the runtime. It can also
+/// carry an error, raised when awaited (not by `__anext__` itself, which callers such as
+/// `asyncio.wait_for(p.__anext__(), t)` do not expect to raise).
 #[pyclass(frozen, module = "fabric_jobs._core")]
 pub struct Ready {
-    value: Py<PyAny>,
+    outcome: Result<Py<PyAny>, PyErr>,
+}
+
+impl Ready {
+    /// `outcome` as an awaitable (an error in getting it included).
+    fn awaitable<'py>(
+        py: Python<'py>,
+        outcome: PyResult<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        Ok(Bound::new(py, Ready { outcome })?.into_any())
+    }
 }
 
 #[pymethods]
@@ -485,7 +501,10 @@ impl Ready {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<()> {
-        Err(PyStopIteration::new_err((self.value.clone_ref(py),)))
+        match &self.outcome {
+            Ok(value) => Err(PyStopIteration::new_err((value.clone_ref(py),))),
+            Err(error) => Err(error.clone_ref(py)),
+        }
     }
 
     fn send(&self, py: Python<'_>, _value: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -529,15 +548,27 @@ impl JobInstancePager {
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         if let Some(item) = self.listing.pop_buffered() {
-            return Ok(Bound::new(py, Ready { value: item })?.into_any());
+            return Ready::awaitable(py, Ok(item));
         }
-        if let Some(page) = self.listing.ready_page(py)? {
-            self.listing.buffer_page(page);
-            if let Some(item) = self.listing.pop_buffered() {
-                return Ok(Bound::new(py, Ready { value: item })?.into_any());
+        match self.listing.ready_page(py) {
+            Ok(Some(page)) => {
+                self.listing.buffer_page(page);
+                if let Some(item) = self.listing.pop_buffered() {
+                    return Ready::awaitable(py, Ok(item));
+                }
             }
+            Ok(None) => {}
+            Err(error) => return Ready::awaitable(py, Err(error)),
         }
         awaitable(py, Arc::clone(&self.listing).next_item())
+    }
+
+    /// How many pages were taken without waiting because they had already arrived (for tests).
+    #[getter]
+    fn _pages_taken_without_waiting(&self) -> usize {
+        self.listing
+            .pages_taken_without_waiting
+            .load(Ordering::Relaxed)
     }
 
     /// Iterate page by page (`for` or `async for`) over the same listing.
@@ -601,16 +632,14 @@ impl PageIterator {
     }
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        if let Some(page) = self.listing.page_now(py)? {
-            return Ok(Bound::new(
-                py,
-                Ready {
-                    value: page.into_pyobject(py)?.into_any().unbind(),
-                },
-            )?
-            .into_any());
+        match self.listing.page_now(py) {
+            Ok(Some(page)) => {
+                let page = page.into_pyobject(py).map(|p| p.into_any().unbind());
+                Ready::awaitable(py, page)
+            }
+            Ok(None) => awaitable(py, Arc::clone(&self.listing).next_page()),
+            Err(error) => Ready::awaitable(py, Err(error)),
         }
-        awaitable(py, Arc::clone(&self.listing).next_page())
     }
 
     #[getter]

@@ -24,7 +24,7 @@ where
     T: Send + 'static,
 {
     let runtime = runtime().map_err(to_py_err)?;
-    refresh_debug_enabled(py);
+    refresh_debug_enabled(py)?;
     let mut handle = runtime.spawn(future);
     loop {
         let waited = py.detach(|| {
@@ -56,7 +56,7 @@ where
     T: for<'py> IntoPyObject<'py> + Send + 'static,
 {
     runtime().map_err(to_py_err)?;
-    refresh_debug_enabled(py);
+    refresh_debug_enabled(py)?;
     generic::future_into_py::<ForkAwareTokio, F, T>(py, future)
 }
 
