@@ -4,6 +4,7 @@ respected against the emulator's quota."""
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 
@@ -265,3 +266,29 @@ def test_rate_limit_settings_are_validated_and_visible(emulator):
         JobsClient(token=TOKEN, rate_limit=0)
     with pytest.raises(ValueError, match="rate_limit_period"):
         JobsClient(token=TOKEN, rate_limit_period=0)
+
+
+def test_timeouts_at_any_moment_lose_no_result(make_emulator):
+    """asyncio.wait_for around every __anext__, timing out at random moments (some just as a
+    result arrives): every item's result still comes exactly once. (A version that converted
+    the result inside the runtime's future lost it when the task was cancelled between the
+    future finishing and the event loop delivering it.)"""
+    emu = make_emulator(page_size=5, latency=0.01)
+    targets = emu.seed(items_per_workspace=150, jobs_per_item=2)
+    fan_out = make_client(emu).list_job_instances_many(targets, concurrency=4)
+    rng = random.Random(3)
+
+    async def main() -> list[str | None]:
+        got: list[str | None] = []
+        while True:
+            try:
+                result = await asyncio.wait_for(fan_out.__anext__(), timeout=rng.uniform(0, 0.01))
+            except asyncio.TimeoutError:
+                continue
+            except StopAsyncIteration:
+                return got
+            assert result.ok
+            got.append(result.item_id)
+
+    got = asyncio.run(main())
+    assert sorted(got) == sorted(item for _, item in targets)

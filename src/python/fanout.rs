@@ -4,10 +4,10 @@ use crate::core::fanout::ItemResult;
 use crate::core::models::JobInstance as CoreJobInstance;
 use crate::core::models::WireText;
 use crate::core::runtime::runtime;
+use crate::python::awaiting::{next_after, Ready};
 use crate::python::errors::to_py_err;
 use crate::python::rows::Rows;
 use crate::python::runtime::{awaitable, wait_for};
-use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use std::future::Future;
@@ -158,6 +158,9 @@ struct State {
 pub struct JobInstanceFanOut {
     state: Arc<tokio::sync::Mutex<State>>,
     running: Arc<Mutex<Option<AbortHandle>>>,
+    /// A result a finished wait kept for the caller, who may have gone away meanwhile (Ctrl-C,
+    /// a cancelled task); it is converted and handed out from here, so it is never lost.
+    kept: Arc<Mutex<Option<Received>>>,
 }
 
 impl JobInstanceFanOut {
@@ -168,44 +171,22 @@ impl JobInstanceFanOut {
                 results,
             })),
             running: Arc::new(Mutex::new(None)),
+            kept: Arc::new(Mutex::new(None)),
         }
     }
-}
 
-impl JobInstanceFanOut {
     /// Aborts the fan-out task, and with it every listing it runs.
     fn stop_running(&self) {
-        if let Some(handle) = self
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
+        if let Some(handle) = lock(&self.running).take() {
             handle.abort();
         }
     }
-}
 
-impl Drop for JobInstanceFanOut {
-    fn drop(&mut self) {
-        self.stop_running();
-    }
-}
-
-async fn next_result(
-    state: Arc<tokio::sync::Mutex<State>>,
-    running: Arc<Mutex<Option<AbortHandle>>>,
-) -> PyResult<Option<ItemJobInstances>> {
-    let mut state = state.lock().await;
-    if let Some(work) = state.work.take() {
-        let handle = runtime().map_err(to_py_err)?.spawn(work);
-        *running.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.abort_handle());
-    }
-    let Some(result) = state.results.recv().await else {
-        return Ok(None);
-    };
-    drop(state);
-    Python::attach(|py| {
+    /// The kept result, converted on the calling thread.
+    fn take_kept(&self, py: Python<'_>) -> PyResult<Option<ItemJobInstances>> {
+        let Some(result) = lock(&self.kept).take() else {
+            return Ok(None);
+        };
         let (items, error) = match result.outcome {
             Ok(rows) => (rows.into_python(py)?, None),
             Err(error) => (Vec::new(), Some(to_py_err(error).into_value(py).into_any())),
@@ -218,7 +199,40 @@ async fn next_result(
             job_instances: PyList::new(py, items)?.unbind(),
             error,
         }))
-    })
+    }
+
+    /// Waits for the next result and keeps it (`false` once every item is done).
+    fn wait_for_result(&self) -> impl Future<Output = PyResult<bool>> + Send + 'static {
+        let state = Arc::clone(&self.state);
+        let running = Arc::clone(&self.running);
+        let kept = Arc::clone(&self.kept);
+        async move {
+            let mut state = state.lock().await;
+            if let Some(work) = state.work.take() {
+                let handle = runtime().map_err(to_py_err)?.spawn(work);
+                *lock(&running) = Some(handle.abort_handle());
+            }
+            if lock(&kept).is_some() {
+                return Ok(true);
+            }
+            // `recv` is cancel-safe, and nothing is awaited between receiving and keeping.
+            let Some(result) = state.results.recv().await else {
+                return Ok(false);
+            };
+            *lock(&kept) = Some(result);
+            Ok(true)
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Drop for JobInstanceFanOut {
+    fn drop(&mut self) {
+        self.stop_running();
+    }
 }
 
 #[pymethods]
@@ -228,30 +242,40 @@ impl JobInstanceFanOut {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<ItemJobInstances>> {
-        wait_for(
-            py,
-            next_result(Arc::clone(&self.state), Arc::clone(&self.running)),
-        )
+        loop {
+            if let Some(result) = self.take_kept(py)? {
+                return Ok(Some(result));
+            }
+            if !wait_for(py, self.wait_for_result())? {
+                return Ok(None);
+            }
+        }
     }
 
     fn __aiter__(slf: Py<Self>) -> Py<Self> {
         slf
     }
 
-    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let state = Arc::clone(&self.state);
-        let running = Arc::clone(&self.running);
-        awaitable(py, async move {
-            match next_result(state, running).await? {
-                Some(result) => Ok(result),
-                None => Err(PyStopAsyncIteration::new_err(())),
+    fn __anext__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let fan_out = slf.get();
+        match fan_out.take_kept(py) {
+            Ok(Some(result)) => {
+                let result = Bound::new(py, result).map(|r| r.into_any().unbind());
+                Ready::awaitable(py, result)
             }
-        })
+            Ok(None) => {
+                let wait = awaitable(py, fan_out.wait_for_result())?;
+                next_after(py, wait, slf.clone().into_any())
+            }
+            Err(error) => Ready::awaitable(py, Err(error)),
+        }
     }
 
     /// Stops every listing still running; iteration ends.
     fn close(&self) {
         self.stop_running();
+        lock(&self.kept).take();
         if let Ok(mut state) = self.state.try_lock() {
             state.work = None;
             state.results = Results::Dicts(mpsc::channel(1).1);

@@ -2,6 +2,7 @@
 //! mapping only; every decision lives in `crate::core`.
 
 mod auth;
+mod awaiting;
 mod client;
 mod convert;
 mod emulator;
@@ -25,6 +26,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[pymodule]
 mod _core {
     #[pymodule_export]
+    use super::awaiting::Ready;
+    #[pymodule_export]
     use super::client::JobsClient;
     #[pymodule_export]
     use super::emulator::FabricEmulator;
@@ -33,7 +36,7 @@ mod _core {
     #[pymodule_export]
     use super::models::{ErrorDetail, ErrorResponse, JobInstance, Page, RelatedResource};
     #[pymodule_export]
-    use super::pager::{JobInstancePager, PageIterator, Ready};
+    use super::pager::{JobInstancePager, PageIterator};
     #[pymodule_export]
     use super::runtime::_shutdown_runtime;
 

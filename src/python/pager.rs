@@ -6,12 +6,12 @@
 
 use crate::core::error::Error;
 use crate::core::paging::Pager;
+use crate::python::awaiting::{next_after, Ready};
 use crate::python::errors::to_py_err;
 use crate::python::logging::refresh_debug_enabled;
 use crate::python::models::Page;
 use crate::python::rows::{next_rows, parse_rows, Rows};
 use crate::python::runtime::{awaitable, wait_for};
-use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use std::collections::VecDeque;
@@ -164,6 +164,9 @@ pub struct Listing {
     /// The token that resumes after the last page handed to the caller.
     continuation_token: Mutex<Option<String>>,
     closed: AtomicBool,
+    /// A page a finished fetch kept for the caller, who may have gone away meanwhile (Ctrl-C,
+    /// a cancelled task): it is taken from here, so it is never lost with the caller.
+    arrived: Mutex<Option<Fetched>>,
     /// Pages taken by the fast path (`take_ready_page`); read by tests only.
     pages_taken_without_waiting: AtomicUsize,
     as_dict: bool,
@@ -192,6 +195,7 @@ impl Listing {
             buffer: Mutex::new(VecDeque::new()),
             continuation_token: Mutex::new(token),
             closed: AtomicBool::new(false),
+            arrived: Mutex::new(None),
             pages_taken_without_waiting: AtomicUsize::new(0),
             as_dict,
             prefetch,
@@ -228,6 +232,9 @@ impl Listing {
     fn take_ready_page(&self) -> Option<Result<Fetched, Error>> {
         if self.is_closed() {
             return None;
+        }
+        if let Some(kept) = lock(&self.arrived).take() {
+            return Some(Ok(kept));
         }
         let mut feed = self.feed.try_lock().ok()?;
         let Feed::Streaming(stream) = &mut *feed else {
@@ -378,12 +385,28 @@ impl Listing {
         Ok(Some(fetched))
     }
 
-    /// `fetch`, converted to Python objects inside the future (for the async iterators).
-    async fn fetch_converted(self: Arc<Self>) -> PyResult<Option<ReceivedPage>> {
-        match self.fetch().await? {
-            Some(fetched) => Python::attach(|py| fetched.into_python(py)).map(Some),
-            None => Ok(None),
+    /// `fetch`, keeping the page in the listing (`arrived`) instead of handing it over: no
+    /// await comes between receiving it and keeping it, so a caller that goes away (Ctrl-C, a
+    /// cancelled task) loses nothing. `false` at the end of the listing.
+    async fn fetch_and_keep(self: Arc<Self>) -> PyResult<bool> {
+        match Arc::clone(&self).fetch().await? {
+            Some(fetched) => {
+                *lock(&self.arrived) = Some(fetched);
+                Ok(true)
+            }
+            None => Ok(false),
         }
+    }
+
+    /// For `__anext__` when nothing is at hand: waits for the next page on the runtime, then
+    /// takes the next element from `iterator` on the event loop's thread.
+    fn next_after_fetch<'py>(
+        self: &Arc<Self>,
+        py: Python<'py>,
+        iterator: Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let wait = awaitable(py, Arc::clone(self).fetch_and_keep())?;
+        next_after(py, wait, iterator)
     }
 
     /// A page that is already here, converted on the calling thread (see `take_ready_page`).
@@ -399,12 +422,13 @@ impl Listing {
 
     /// `fetch` for the sync iterators: waits without the GIL, converts on the calling thread.
     fn fetch_blocking(self: &Arc<Self>, py: Python<'_>) -> PyResult<Option<ReceivedPage>> {
-        if let Some(page) = self.ready_page(py)? {
-            return Ok(Some(page));
-        }
-        match wait_for(py, Arc::clone(self).fetch())? {
-            Some(fetched) => fetched.into_python(py).map(Some),
-            None => Ok(None),
+        loop {
+            if let Some(page) = self.ready_page(py)? {
+                return Ok(Some(page));
+            }
+            if !wait_for(py, Arc::clone(self).fetch_and_keep())? {
+                return Ok(None);
+            }
         }
     }
 
@@ -417,19 +441,6 @@ impl Listing {
             match self.fetch_blocking(py)? {
                 Some(page) => self.buffer_page(page),
                 None => return Ok(None),
-            }
-        }
-    }
-
-    /// Like `next_item_blocking`, as a future for `__anext__`.
-    async fn next_item(self: Arc<Self>) -> PyResult<Py<PyAny>> {
-        loop {
-            if let Some(item) = self.pop_buffered() {
-                return Ok(item);
-            }
-            match Arc::clone(&self).fetch_converted().await? {
-                Some(page) => self.buffer_page(page),
-                None => return Err(PyStopAsyncIteration::new_err(())),
             }
         }
     }
@@ -448,76 +459,15 @@ impl Listing {
 
     /// The next page: items still buffered come first, as a page of their own.
     fn next_page_blocking(self: &Arc<Self>, py: Python<'_>) -> PyResult<Option<Page>> {
-        if let Some(page) = self.page_now(py)? {
-            return Ok(Some(page));
-        }
-        match wait_for(py, Arc::clone(self).fetch())? {
-            Some(fetched) => fetched.into_python(py)?.into_page(py).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    async fn next_page(self: Arc<Self>) -> PyResult<Page> {
-        let buffered = self.take_buffered();
-        let (items, token) = if buffered.is_empty() {
-            match Arc::clone(&self).fetch_converted().await? {
-                Some(page) => (page.items, page.continuation_token),
-                None => return Err(PyStopAsyncIteration::new_err(())),
+        loop {
+            if let Some(page) = self.page_now(py)? {
+                return Ok(Some(page));
             }
-        } else {
-            (buffered, lock(&self.continuation_token).clone())
-        };
-        Python::attach(|py| Ok(Page::new(PyList::new(py, items)?.unbind(), token)))
-    }
-}
-
-/// An awaitable that is already complete: `__anext__` returns it for buffered items and
-/// pages already here, so those never go through the event loop or the runtime. It can also
-/// carry an error, raised when awaited (not by `__anext__` itself, which callers such as
-/// `asyncio.wait_for(p.__anext__(), t)` do not expect to raise).
-#[pyclass(frozen, module = "fabric_jobs._core")]
-pub struct Ready {
-    outcome: Result<Py<PyAny>, PyErr>,
-}
-
-impl Ready {
-    /// `outcome` as an awaitable (an error in getting it included).
-    fn awaitable<'py>(
-        py: Python<'py>,
-        outcome: PyResult<Py<PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        Ok(Bound::new(py, Ready { outcome })?.into_any())
-    }
-}
-
-#[pymethods]
-impl Ready {
-    fn __await__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    fn __iter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    fn __next__(&self, py: Python<'_>) -> PyResult<()> {
-        match &self.outcome {
-            Ok(value) => Err(PyStopIteration::new_err((value.clone_ref(py),))),
-            Err(error) => Err(error.clone_ref(py)),
+            if !wait_for(py, Arc::clone(self).fetch_and_keep())? {
+                return Ok(None);
+            }
         }
     }
-
-    fn send(&self, py: Python<'_>, _value: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.__next__(py)
-    }
-
-    #[pyo3(signature = (*args))]
-    fn throw(&self, args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
-        let first = args.get_item(0)?;
-        Err(PyErr::from_value(first))
-    }
-
-    fn close(&self) {}
 }
 
 /// Job instances of one item, page by page, lazily. `for` and `async for` both work.
@@ -546,21 +496,23 @@ impl JobInstancePager {
         slf
     }
 
-    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        if let Some(item) = self.listing.pop_buffered() {
+    fn __anext__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let listing = &slf.get().listing;
+        if let Some(item) = listing.pop_buffered() {
             return Ready::awaitable(py, Ok(item));
         }
-        match self.listing.ready_page(py) {
+        match listing.ready_page(py) {
             Ok(Some(page)) => {
-                self.listing.buffer_page(page);
-                if let Some(item) = self.listing.pop_buffered() {
+                listing.buffer_page(page);
+                if let Some(item) = listing.pop_buffered() {
                     return Ready::awaitable(py, Ok(item));
                 }
             }
             Ok(None) => {}
             Err(error) => return Ready::awaitable(py, Err(error)),
         }
-        awaitable(py, Arc::clone(&self.listing).next_item())
+        listing.next_after_fetch(py, slf.clone().into_any())
     }
 
     /// How many pages were taken without waiting because they had already arrived (for tests).
@@ -631,13 +583,15 @@ impl PageIterator {
         slf
     }
 
-    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match self.listing.page_now(py) {
+    fn __anext__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let listing = &slf.get().listing;
+        match listing.page_now(py) {
             Ok(Some(page)) => {
                 let page = page.into_pyobject(py).map(|p| p.into_any().unbind());
                 Ready::awaitable(py, page)
             }
-            Ok(None) => awaitable(py, Arc::clone(&self.listing).next_page()),
+            Ok(None) => listing.next_after_fetch(py, slf.clone().into_any()),
             Err(error) => Ready::awaitable(py, Err(error)),
         }
     }
