@@ -299,6 +299,34 @@ def following(first_url: str, get_json: Callable[[str], dict[str, Any]], max_pag
     return rows
 
 
+def download_pages(
+    emu: EmulatorProcess, conn: http.client.HTTPConnection, first_url: str, max_pages: int
+) -> list[bytes]:
+    """The bytes-only loop: GET every page over `conn`, finding the next page's path with a byte
+    search for `continuationUri` (no JSON parsing). Returns the bodies."""
+    marker = b'"continuationUri":"'
+    origin_len = len(emu.root) - 1  # "http://127.0.0.1:PORT"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    bodies: list[bytes] = []
+    path: str | None = urllib.parse.urlsplit(first_url).path
+    while path:
+        if len(bodies) >= max_pages:
+            raise RuntimeError(f"more than {max_pages} pages")
+        conn.request("GET", path, headers=auth)
+        response = conn.getresponse()
+        data = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}")
+        bodies.append(data)
+        at = data.rfind(marker)
+        if at < 0:
+            path = None
+        else:
+            start = at + len(marker)
+            path = data[start + origin_len : data.index(b'"', start)].decode()
+    return bodies
+
+
 def listing_contenders(emu: EmulatorProcess, settings: Settings) -> list[Contender]:
     import fabric_jobs
 
@@ -400,30 +428,12 @@ def listing_contenders(emu: EmulatorProcess, settings: Settings) -> list[Contend
     except ImportError as error:
         contenders.append(Contender("httpx + orjson", None, unavailable=str(error)))
 
-    marker = b'"continuationUri":"'
-    origin_len = len(emu.root) - 1  # "http://127.0.0.1:PORT"
-
     def bytes_loop() -> Run:
         conn = http.client.HTTPConnection(emu.host, emu.port, timeout=HTTP_TIMEOUT)
         bodies: list[bytes] = []
 
         def body() -> tuple[int, dict[str, Any]]:
-            path: str | None = urllib.parse.urlsplit(first_url).path
-            while path:
-                if len(bodies) >= max_pages:
-                    raise RuntimeError(f"more than {max_pages} pages")
-                conn.request("GET", path, headers=auth)
-                response = conn.getresponse()
-                data = response.read()
-                if response.status != 200:
-                    raise RuntimeError(f"HTTP {response.status}")
-                bodies.append(data)
-                at = data.rfind(marker)
-                if at < 0:
-                    path = None
-                else:
-                    start = at + len(marker)
-                    path = data[start + origin_len : data.index(b'"', start)].decode()
+            bodies.extend(download_pages(emu, conn, first_url, max_pages))
             return 0, {}
 
         try:

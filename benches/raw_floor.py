@@ -13,29 +13,17 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 
-from bench import TOKEN, EmulatorProcess
+from bench import EmulatorProcess, download_pages
 
 RAW_LOOP = Path(__file__).resolve().parent / "raw_loop" / "target" / "release" / "raw-loop"
 
 
 def bytes_only(emu: EmulatorProcess, first_url: str) -> float:
-    marker = b'"continuationUri":"'
-    origin_len = len(emu.root) - 1
     conn = http.client.HTTPConnection(emu.host, emu.port)
-    path: str | None = urllib.parse.urlsplit(first_url).path
     started = time.perf_counter()
-    while path:
-        conn.request("GET", path, headers={"Authorization": f"Bearer {TOKEN}"})
-        data = conn.getresponse().read()
-        at = data.rfind(marker)
-        if at < 0:
-            path = None
-        else:
-            start = at + len(marker)
-            path = data[start + origin_len : data.index(b'"', start)].decode()
+    download_pages(emu, conn, first_url, max_pages=10_000)
     seconds = time.perf_counter() - started
     conn.close()
     return seconds

@@ -10,6 +10,7 @@ use crate::core::paging::Pager;
 use crate::core::response::{describe_chain, receive, transport_error, Received};
 use crate::core::retry::retryable;
 use crate::core::secret::Secret;
+use crate::core::sync::lock;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use url::Url;
@@ -87,11 +88,7 @@ impl Client {
 
     fn http(&self) -> Result<reqwest::Client> {
         let pid = std::process::id();
-        let mut slot = self
-            .inner
-            .http
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slot = lock(&self.inner.http);
         if let Some((owner, client)) = slot.as_ref() {
             if *owner == pid {
                 return Ok(client.clone());

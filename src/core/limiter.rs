@@ -60,9 +60,7 @@ impl RateLimiter {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::core::sync::lock(&self.state)
     }
 
     /// Either records a send now (`None`) or says how long to wait before asking again.

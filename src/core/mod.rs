@@ -17,6 +17,7 @@ pub mod response;
 pub mod retry;
 pub mod runtime;
 pub mod secret;
+pub mod sync;
 pub mod timestamp;
 pub mod token_encoding;
 

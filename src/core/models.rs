@@ -548,7 +548,7 @@ impl ScannedPage {
     }
 
     /// The items, parsed from `body` (the text this was scanned from).
-    pub fn items<T: PageItem>(&self, body: &str) -> Result<Vec<T>, String> {
+    fn items<T: PageItem>(&self, body: &str) -> Result<Vec<T>, String> {
         self.items
             .iter()
             .enumerate()
@@ -562,13 +562,12 @@ impl ScannedPage {
             .collect()
     }
 
-    /// The items and the continuation, as one page.
-    pub fn into_page<T: PageItem>(self, body: &str) -> Result<Page<T>, String> {
-        let items = self.items(body)?;
+    /// The items (parsed from `body`, the text this was scanned from) and the continuation.
+    pub fn page<T: PageItem>(&self, body: &str) -> Result<Page<T>, String> {
         Ok(Page {
-            items,
-            continuation_token: self.envelope.continuation_token,
-            continuation_uri: self.envelope.continuation_uri,
+            items: self.items(body)?,
+            continuation_token: self.envelope.continuation_token.clone(),
+            continuation_uri: self.envelope.continuation_uri.clone(),
         })
     }
 }
@@ -591,7 +590,7 @@ impl<T: PageItem> Page<T> {
     /// Parses a page body. The error text says what was wrong, for `Error::InvalidResponse`.
     pub fn parse(body: &[u8]) -> Result<Self, String> {
         let text = std::str::from_utf8(body).map_err(|e| format!("body is not UTF-8: {e}"))?;
-        ScannedPage::scan(text)?.into_page(text)
+        ScannedPage::scan(text)?.page(text)
     }
 }
 

@@ -52,20 +52,13 @@ pub struct RawPage {
 impl RawPage {
     /// Parses the items (CPU work, no I/O).
     pub fn parse<T: PageItem>(&self) -> Result<Page<T>> {
-        let items = self
-            .scanned
-            .items(&self.body)
+        self.scanned
+            .page(&self.body)
             .map_err(|detail| Error::InvalidResponse {
                 url: self.url.clone(),
                 request_id: self.request_id.clone(),
                 detail,
-            })?;
-        let envelope = &self.scanned.envelope;
-        Ok(Page {
-            items,
-            continuation_token: envelope.continuation_token.clone(),
-            continuation_uri: envelope.continuation_uri.clone(),
-        })
+            })
     }
 }
 

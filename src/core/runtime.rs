@@ -7,6 +7,7 @@
 //! Python interpreter finalises (a runtime thread touching Python then crashes the process).
 
 use crate::core::error::{Error, Result};
+use crate::core::sync::lock;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::runtime::{Builder, Handle, Runtime};
@@ -14,9 +15,7 @@ use tokio::runtime::{Builder, Handle, Runtime};
 static RUNTIME: Mutex<Option<(u32, Runtime)>> = Mutex::new(None);
 
 fn slot() -> MutexGuard<'static, Option<(u32, Runtime)>> {
-    RUNTIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    lock(&RUNTIME)
 }
 
 /// Forgets a runtime inherited through `fork()`: its threads are not in this process.

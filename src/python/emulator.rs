@@ -1,5 +1,6 @@
 //! `fabric_jobs.testing.FabricEmulator`: the bundled fake Fabric server, driven from Python.
 
+use crate::core::sync::lock;
 use crate::emulator::{
     ContinuationStyle, Emulator, EmulatorConfig, EmulatorError, EmulatorState, Fault, Quota,
 };
@@ -47,11 +48,7 @@ pub struct FabricEmulator {
 
 impl FabricEmulator {
     fn running(&self) -> PyResult<&EmulatorState> {
-        let running = self
-            .server
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .is_some();
+        let running = lock(&self.server).is_some();
         if running {
             Ok(&self.state)
         } else {
@@ -108,11 +105,7 @@ impl FabricEmulator {
 
     /// Stops the server (idempotent).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        let server = self
-            .server
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
+        let server = lock(&self.server).take();
         if let Some(server) = server {
             wait_for(py, async move {
                 server.shutdown().await;

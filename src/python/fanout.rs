@@ -4,6 +4,7 @@ use crate::core::fanout::ItemResult;
 use crate::core::models::JobInstance as CoreJobInstance;
 use crate::core::models::WireText;
 use crate::core::runtime::runtime;
+use crate::core::sync::lock;
 use crate::python::awaiting::{next_after, Ready};
 use crate::python::errors::to_py_err;
 use crate::python::rows::Rows;
@@ -223,10 +224,6 @@ impl JobInstanceFanOut {
             Ok(true)
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Drop for JobInstanceFanOut {

@@ -6,6 +6,7 @@
 
 use crate::core::error::Error;
 use crate::core::paging::Pager;
+use crate::core::sync::lock;
 use crate::python::awaiting::{next_after, Ready};
 use crate::python::errors::to_py_err;
 use crate::python::logging::refresh_debug_enabled;
@@ -18,7 +19,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll, Waker};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
@@ -171,12 +172,6 @@ pub struct Listing {
     pages_taken_without_waiting: AtomicUsize,
     as_dict: bool,
     prefetch: usize,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Drop for Listing {
@@ -447,10 +442,8 @@ impl Listing {
 
     /// The next page if it can be had without waiting: buffered items, or a page already here.
     fn page_now(&self, py: Python<'_>) -> PyResult<Option<Page>> {
-        let buffered = self.take_buffered();
-        if !buffered.is_empty() {
-            let token = lock(&self.continuation_token).clone();
-            return Ok(Some(Page::new(PyList::new(py, buffered)?.unbind(), token)));
+        if let Some(page) = self.buffered_page(py)? {
+            return Ok(Some(page));
         }
         self.ready_page(py)?
             .map(|page| page.into_page(py))
@@ -459,14 +452,22 @@ impl Listing {
 
     /// The next page: items still buffered come first, as a page of their own.
     fn next_page_blocking(self: &Arc<Self>, py: Python<'_>) -> PyResult<Option<Page>> {
-        loop {
-            if let Some(page) = self.page_now(py)? {
-                return Ok(Some(page));
-            }
-            if !wait_for(py, Arc::clone(self).fetch_and_keep())? {
-                return Ok(None);
-            }
+        if let Some(page) = self.buffered_page(py)? {
+            return Ok(Some(page));
         }
+        self.fetch_blocking(py)?
+            .map(|page| page.into_page(py))
+            .transpose()
+    }
+
+    /// Items of received pages not handed out yet, as a page of their own.
+    fn buffered_page(&self, py: Python<'_>) -> PyResult<Option<Page>> {
+        let buffered = self.take_buffered();
+        if buffered.is_empty() {
+            return Ok(None);
+        }
+        let token = lock(&self.continuation_token).clone();
+        Ok(Some(Page::new(PyList::new(py, buffered)?.unbind(), token)))
     }
 }
 
